@@ -1,0 +1,327 @@
+"""Shared HTTP policy for every connector: one session factory, one error type, one retry rule.
+
+Retries of 429/5xx and of connection/read failures are urllib3's `Retry` on a requests
+`HTTPAdapter`. Failures urllib3 cannot see (a body cut off mid-transfer, a JSON document that
+does not parse, an API's throttle signalled inside a 4xx body) get the same backoff from
+`ApiClient.request`. Each API's own rate-limit dialect lives in its client module.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+USER_AGENT = "engagement-pipeline/0.1 (+https://github.com/engagement-pipeline)"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
+
+
+class ConnectorError(Exception):
+    """Base class: every message names the source and never carries a credential."""
+
+
+class ConfigError(ConnectorError):
+    """A setting is missing or malformed; the message names the variable to fix."""
+
+
+class ApiError(ConnectorError):
+    def __init__(self, source: str, endpoint: str, status: int | None, message: str):
+        self.source, self.endpoint, self.status, self.api_message = source, endpoint, status, message
+        status_text = f"HTTP {status}" if status is not None else "no response"
+        super().__init__(f"{source}: {endpoint} failed ({status_text}): {message}")
+
+
+class SchemaError(ConnectorError):
+    """An answer lacks a required field or carries one of the wrong type."""
+
+    def __init__(self, source: str, stream: str, field_name: str, detail: str = "missing"):
+        self.source, self.stream, self.field = source, stream, field_name
+        super().__init__(f"{source}.{stream}: required field '{field_name}' is {detail}")
+
+
+class RateLimitTooLong(ConnectorError):
+    """The API asked us to wait longer than the configured ceiling."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        super().__init__(f"rate limited for {seconds:.0f} s")
+
+
+@dataclass
+class RetryPolicy:
+    total: int = 5
+    backoff_factor: float = 0.5
+    backoff_max: float = 30.0
+    max_wait: float = 900.0  # longest Retry-After / reset we will sleep; longer fails the run
+    jitter: float = 0.25
+
+
+class ApiRetry(Retry):
+    """urllib3 Retry that treats an unparseable Retry-After as absent and refuses long waits."""
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        try:
+            seconds = super().parse_retry_after(retry_after)
+        except Exception:  # urllib3 raises InvalidHeader on "soon": fall back to backoff
+            return 0.0
+        return seconds
+
+    def sleep_for_retry(self, response) -> bool:
+        retry_after = self.get_retry_after(response)
+        if retry_after and retry_after > self.retry_after_max:
+            raise RateLimitTooLong(retry_after)
+        if retry_after:
+            time.sleep(retry_after)
+            return True
+        return False
+
+    def get_retry_after(self, response) -> float | None:
+        value = response.headers.get("Retry-After")
+        if value is None:
+            return None
+        # parse_retry_after caps at retry_after_max; read the raw figure to detect long waits
+        if re.match(r"^\s*[0-9]+\s*$", value):
+            return float(int(value))
+        return self.parse_retry_after(value)
+
+
+def make_session(
+    retry_class: type[ApiRetry] = ApiRetry,
+    policy: RetryPolicy | None = None,
+    pool_maxsize: int = 10,
+) -> requests.Session:
+    policy = policy or RetryPolicy()
+    retry = retry_class(
+        total=policy.total,
+        connect=policy.total,
+        read=policy.total,
+        status=policy.total,
+        other=0,
+        redirect=0,
+        allowed_methods=frozenset({"GET", "POST"}),  # GA4 runReport and HubSpot search are read-only POSTs
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=policy.backoff_factor,
+        backoff_max=policy.backoff_max,
+        backoff_jitter=policy.jitter,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+        retry_after_max=int(policy.max_wait),
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=pool_maxsize, pool_maxsize=pool_maxsize)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.trust_env = False  # a stray proxy variable must not reroute credentials
+    return session
+
+
+def validate_base_url(url: str | None, variable: str, default: str | None = None) -> str:
+    """Accept https anywhere and plain http only for loopback hosts (the sandbox)."""
+    url = (url or default or "").strip()
+    if not url:
+        raise ConfigError(f"{variable} is empty: set it to the API's base URL")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"{variable} must be an https:// URL (got scheme '{parts.scheme}')")
+    if parts.username or parts.password:
+        raise ConfigError(f"{variable} must not embed credentials in the URL")
+    if not parts.hostname:
+        raise ConfigError(f"{variable} has no host")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(f"{variable} uses plain http for a non-loopback host: use https")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_SECRET_QUERY = re.compile(r"(?i)(access_token|token|key|apikey|api_key|password|secret)=([^&\s'\"]+)")
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _SECRET_QUERY.sub(r"\1=***", text)
+
+
+@dataclass
+class RequestStats:
+    requests: int = 0
+    retries: int = 0
+    pages: int = 0
+    records: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"requests": self.requests, "retries": self.retries, "pages": self.pages, "records": self.records}
+
+
+@dataclass
+class ApiClient:
+    """Common request loop; subclasses set `source`, auth and their error dialect."""
+
+    base_url: str
+    session: requests.Session | None = None
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    on_progress: Callable[[str, RequestStats], None] | None = None
+    stats: RequestStats = field(default_factory=RequestStats)
+
+    source = "api"
+    retry_class: type[ApiRetry] = ApiRetry
+
+    def __post_init__(self) -> None:
+        if self.session is None:
+            self.session = make_session(self.retry_class, self.policy)
+        self._sleep = time.sleep
+        self.last_headers: Mapping[str, str] = {}
+
+    # --- hooks for each API's dialect -------------------------------------------------
+    def secrets(self) -> tuple[str, ...]:
+        return ()
+
+    def auth_headers(self) -> dict[str, str]:
+        return {}
+
+    def error_message(self, body: Any, response: requests.Response) -> str:
+        """The API's own message from its error body."""
+        if isinstance(body, dict):
+            for key in ("detail", "message", "title", "error"):
+                value = body.get(key)
+                if isinstance(value, str) and value:
+                    return value
+                if isinstance(value, dict) and isinstance(value.get("message"), str):
+                    return value["message"]
+        return response.reason or "error"
+
+    def throttle_wait(self, response: requests.Response, body: Any) -> float | None:
+        """Seconds to wait when an answer urllib3 cannot recognise is a throttle, else None."""
+        return None
+
+    # --- the loop --------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        endpoint: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """One logical request; returns parsed JSON or raises ApiError."""
+        attempt = 0
+        while True:
+            attempt += 1
+            self.stats.requests += 1
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    headers={**self.auth_headers(), **(headers or {})},
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
+                history = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
+                self.stats.retries += len(history)
+                self.stats.requests += len(history)
+                body = self._parse(response)
+            except RateLimitTooLong as exc:
+                raise ApiError(
+                    self.source, endpoint, 429,
+                    f"rate limited: the API asks to wait {exc.seconds:.0f} s, longer than the "
+                    f"{self.policy.max_wait:.0f} s ceiling; retry after that",
+                ) from None
+            except (requests.exceptions.ChunkedEncodingError, _BodyNotJson) as exc:
+                if attempt > self.policy.total:
+                    raise ApiError(self.source, endpoint, None, f"incomplete or malformed answer: {type(exc).__name__}") from None
+                self._backoff(attempt)
+                continue
+            except requests.exceptions.RequestException as exc:
+                raise ApiError(self.source, endpoint, None, redact(_describe(exc), self.secrets())) from None
+
+            if 300 <= response.status_code < 400:
+                target = redact(response.headers.get("Location", "?"), self.secrets())
+                raise ApiError(self.source, endpoint, response.status_code, f"refusing redirect to {target}")
+            if response.status_code >= 400:
+                wait = self.throttle_wait(response, body)
+                if wait is not None and attempt <= self.policy.total:
+                    if wait > self.policy.max_wait:
+                        raise ApiError(self.source, endpoint, response.status_code,
+                                       f"throttled for {wait:.0f} s, longer than the {self.policy.max_wait:.0f} s ceiling")
+                    self.stats.retries += 1
+                    self._sleep(wait if wait > 0 else self._backoff_seconds(attempt))
+                    continue
+                message = redact(self.error_message(body, response), self.secrets())
+                raise ApiError(self.source, endpoint, response.status_code, message)
+            self.last_headers = response.headers
+            return body
+
+    def _parse(self, response: requests.Response) -> Any:
+        content = response.content  # reads the whole body: a cut-off transfer raises here
+        if not content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            if response.status_code >= 400:
+                return {"message": content[:200].decode("utf-8", "replace")}
+            raise _BodyNotJson() from None
+
+    def _backoff_seconds(self, attempt: int) -> float:
+        base = min(self.policy.backoff_max, self.policy.backoff_factor * (2 ** (attempt - 1)))
+        return base + random.uniform(0, self.policy.jitter)
+
+    def _backoff(self, attempt: int) -> None:
+        self.stats.retries += 1
+        self._sleep(self._backoff_seconds(attempt))
+
+    def page_done(self, stream: str, records: int) -> None:
+        self.stats.pages += 1
+        self.stats.records += records
+        if self.on_progress:
+            self.on_progress(stream, self.stats)
+
+
+class _BodyNotJson(Exception):
+    pass
+
+
+def _describe(exc: Exception) -> str:
+    kind = type(exc).__name__
+    reason = str(exc)
+    if "Read timed out" in reason:
+        return f"{kind}: read timed out after retries"
+    if "Max retries exceeded" in reason:
+        inner = re.search(r"\(Caused by (\w+)", reason)
+        return f"{kind}: gave up after retries ({inner.group(1) if inner else 'connection failed'})"
+    return f"{kind}: {reason}"
+
+
+def require(record: Mapping[str, Any], key: str, source: str, stream: str, kind: type | tuple[type, ...] | None = None) -> Any:
+    """Read a required field from an API record, naming it when it is absent or mistyped."""
+    if not isinstance(record, Mapping) or key not in record or record[key] is None:
+        raise SchemaError(source, stream, key)
+    value = record[key]
+    if kind is not None and not isinstance(value, kind):
+        raise SchemaError(source, stream, key, f"of type {type(value).__name__}")
+    return value

@@ -1,0 +1,1 @@
+"""Sandbox routes for ga4 (being written)."""

@@ -1,0 +1,1 @@
+"""Sandbox routes for x (being written)."""

@@ -1,0 +1,273 @@
+"""One local HTTP server that imitates the five APIs at their real paths.
+
+Each API lives in its own module (`api_ga4.py`, ...) that registers routes with `route()`.
+The server adds what all of them share: a clock ("now" for the world), request counting per
+endpoint, and fault injection per endpoint (see `faults.py`). Control endpoints under
+`/_sandbox/` let a separate process (the CLI, a benchmark) set faults and the clock.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+from connectors.sandbox.faults import FaultPlan, FaultRule
+from connectors.sandbox.world import World, WorldConfig
+
+
+@dataclass(frozen=True)
+class Credentials:
+    ga4_token: str = "sandbox-ga4-token"
+    mailchimp_key: str = "0123456789abcdef0123456789abcdef-us21"
+    x_bearer: str = "sandbox-x-bearer-token"
+    facebook_token: str = "sandbox-facebook-page-token"
+    hubspot_token: str = "pat-na1-sandbox-hubspot-token"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    match: re.Match
+    server: "SandboxServer"
+    endpoint: str
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body or b"{}")
+        except ValueError:
+            return None
+
+    @property
+    def world(self) -> World:
+        return self.server.world
+
+    @property
+    def now(self) -> datetime:
+        return self.server.now
+
+    @property
+    def credentials(self) -> Credentials:
+        return self.server.credentials
+
+    def fault(self, kind: str) -> FaultRule | None:
+        """Consume a data-shaping fault (overlap, extra_fields, ...) if one is armed here."""
+        return self.server.faults.take(self.endpoint, kind)
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any = None  # JSON-serialisable, or bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    records_key: str | None = None  # where the records sit, for record-shaping faults
+
+
+Handler = Callable[[Request], Response]
+_ROUTES: list[tuple[str, re.Pattern, str, Handler]] = []
+
+
+def route(method: str, pattern: str, endpoint: str) -> Callable[[Handler], Handler]:
+    """Register a handler; `endpoint` names it for faults and request counts, e.g. 'x.tweets'."""
+
+    def register(fn: Handler) -> Handler:
+        _ROUTES.append((method, re.compile(pattern + r"$"), endpoint, fn))
+        return fn
+
+    return register
+
+
+def _load_apis() -> None:
+    from connectors.sandbox import api_facebook, api_ga4, api_hubspot, api_mailchimp, api_x  # noqa: F401
+
+
+class SandboxServer:
+    def __init__(
+        self,
+        world: World | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: Credentials | None = None,
+    ):
+        _load_apis()
+        self.world = world or World(WorldConfig())
+        self.credentials = credentials or Credentials()
+        self.faults = FaultPlan()
+        self.requests: Counter[str] = Counter()
+        self.in_flight: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._now: datetime | None = None
+        self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def now(self) -> datetime:
+        return self._now or self.world.default_now
+
+    @now.setter
+    def now(self, value: datetime | None) -> None:
+        self._now = value
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "SandboxServer":
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> "SandboxServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point every connector at this sandbox."""
+        from connectors.sandbox.world import FACEBOOK_PAGE_ID, GA4_PROPERTY_ID, X_ACCOUNT_ID
+
+        c = self.credentials
+        return {
+            "GA4_PROPERTY_ID": GA4_PROPERTY_ID,
+            "GA4_ACCESS_TOKEN": c.ga4_token,
+            "GA4_USER_ID_DIMENSION": "customUser:site_user_id",
+            "GA4_API_URL": f"{self.url}/v1beta",
+            "MAILCHIMP_API_KEY": c.mailchimp_key,
+            "MAILCHIMP_API_URL": f"{self.url}/3.0",
+            "X_USER_ID": X_ACCOUNT_ID,
+            "X_BEARER_TOKEN": c.x_bearer,
+            "X_API_URL": f"{self.url}/2",
+            "FACEBOOK_PAGE_ID": FACEBOOK_PAGE_ID,
+            "FACEBOOK_ACCESS_TOKEN": c.facebook_token,
+            "FACEBOOK_GRAPH_URL": f"{self.url}/v24.0",
+            "HUBSPOT_ACCESS_TOKEN": c.hubspot_token,
+            "HUBSPOT_API_URL": self.url,
+        }
+
+    # --- dispatch ---------------------------------------------------------------------
+    def dispatch(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[Response, FaultRule | None]:
+        parts = urlsplit(raw_path)
+        path = parts.path
+        if path.startswith("/_sandbox/"):
+            return self._control(method, path, body), None
+        for m, pattern, endpoint, handler in _ROUTES:
+            match = pattern.match(path)
+            if m == method and match:
+                with self._lock:
+                    self.requests[endpoint] += 1
+                fault = self.faults.take_transport(endpoint)
+                if fault and fault.kind in ("429", "5xx", "throttle", "redirect"):
+                    return fault.response(endpoint, self), fault
+                req = Request(method, path, parse_qs(parts.query, keep_blank_values=True), headers, body, match, self, endpoint)
+                response = handler(req)
+                if response.records_key and isinstance(response.body, dict):
+                    self.faults.shape_records(endpoint, response.body, response.records_key)
+                return response, fault
+        return Response(404, {"error": f"sandbox has no route for {method} {path}"}), None
+
+    def _control(self, method: str, path: str, body: bytes) -> Response:
+        payload = json.loads(body or b"{}") if method == "POST" else {}
+        if path == "/_sandbox/faults":
+            if method == "POST":
+                self.faults.clear() if payload.get("clear") else None
+                for rule in payload.get("rules", []):
+                    self.faults.add(FaultRule(**rule))
+            return Response(200, {"rules": [r.__dict__ for r in self.faults.rules]})
+        if path == "/_sandbox/clock" and method == "POST":
+            self.now = datetime.fromisoformat(payload["now"]) if payload.get("now") else None
+            return Response(200, {"now": self.now.isoformat()})
+        if path == "/_sandbox/requests":
+            return Response(200, dict(self.requests))
+        return Response(404, {"error": "unknown control endpoint"})
+
+
+def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
+    class SandboxHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:  # quiet: tests read counts, not logs
+            pass
+
+        def date_time_string(self, timestamp=None) -> str:  # the Date header follows the world's clock
+            return email.utils.format_datetime(server.now.astimezone(timezone.utc), usegmt=True)
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            api = self.path.split("/")[1] if self.path.count("/") else ""
+            with server._lock:
+                server.in_flight[api] += 1
+                concurrent = server.in_flight[api]
+            try:
+                if api == "3.0" and concurrent > 10:  # Mailchimp's connection limit
+                    response, fault = Response(429, {
+                        "type": "https://mailchimp.com/developer/marketing/docs/errors/",
+                        "title": "Too Many Requests", "status": 429,
+                        "detail": "You have exceeded the limit of 10 simultaneous connections.",
+                        "instance": "sandbox"}), None
+                else:
+                    response, fault = server.dispatch(self.command, self.path, headers, body)
+                self._send(response, fault)
+            finally:
+                with server._lock:
+                    server.in_flight[api] -= 1
+
+        def _send(self, response: Response, fault: FaultRule | None) -> None:
+            if fault and fault.kind == "drop":
+                self.close_connection = True
+                self.connection.close()
+                return
+            if fault and fault.kind == "slow":
+                time.sleep(fault.seconds or 5)
+            payload = response.body if isinstance(response.body, bytes) else json.dumps(response.body).encode()
+            claimed = len(payload)
+            if fault and fault.kind == "truncate":  # promise the whole body, deliver half, hang up
+                payload = payload[: max(1, len(payload) // 2)]
+                self.close_connection = True
+            elif fault and fault.kind == "bad_json":  # a well-framed answer whose JSON is cut short
+                payload = payload[: max(1, len(payload) // 2)]
+                claimed = len(payload)
+            self.send_response(response.status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(claimed))
+            for key, value in response.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            try:
+                self.wfile.write(payload)
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            if fault and fault.kind == "truncate":
+                self.connection.close()
+
+        do_GET = do_POST = _handle
+
+    return SandboxHandler

@@ -1,0 +1,108 @@
+"""What every connector exposes: stream specs (schema, natural key, window ownership) and pages.
+
+A connector class has `source`, `STREAMS` (a tuple of StreamSpec) and
+`read(stream_name, window) -> Iterator[list[dict]]`: a generator of pages, each a list of flat
+records whose keys are exactly the stream's schema columns. Loading (Arrow, DuckDB, merge) is
+the caller's business; connectors know nothing of Dagster or dbt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Iterator, Protocol
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    source: str
+    name: str
+    schema: pa.Schema
+    primary_key: tuple[str, ...]
+    # "window": the load replaces every row whose `window_column` falls in the window;
+    # "merge": rows are upserted on primary_key (reference data, late-arriving events)
+    strategy: str = "merge"
+    window_column: str | None = None
+    # reference data is pulled whole once, then since `cursor_column`'s max (last-modified)
+    cursor_column: str | None = None
+    description: str = ""
+
+    @property
+    def table(self) -> str:
+        return f"raw_{self.source}.{self.name}"
+
+    def __post_init__(self) -> None:
+        missing = [k for k in self.primary_key if k not in self.schema.names]
+        if missing or (self.window_column and self.window_column not in self.schema.names):
+            raise ValueError(f"{self.source}.{self.name}: key/window columns not in schema: {missing}")
+
+
+@dataclass(frozen=True)
+class Window:
+    """Half-open activity window [start, end) in UTC days, plus an optional reference cursor."""
+
+    start: date
+    end: date
+    cursor: datetime | None = None  # last-modified watermark for reference streams
+
+    def __post_init__(self) -> None:
+        if self.start >= self.end:
+            raise ValueError(f"window start {self.start} must be before end {self.end}")
+
+    @property
+    def start_ts(self) -> datetime:
+        return datetime.combine(self.start, time(), tzinfo=timezone.utc)
+
+    @property
+    def end_ts(self) -> datetime:
+        return datetime.combine(self.end, time(), tzinfo=timezone.utc)
+
+    @property
+    def last_day(self) -> date:
+        return self.end - timedelta(days=1)
+
+    def with_cursor(self, cursor: datetime | None) -> "Window":
+        return Window(self.start, self.end, cursor)
+
+
+class Connector(Protocol):
+    source: str
+    STREAMS: tuple[StreamSpec, ...]
+
+    def read(self, stream: str, window: Window) -> Iterator[list[dict]]: ...
+
+
+def observed_at(response_headers) -> datetime:
+    """When the API says it answered (its Date header), else our clock: snapshots are dated by it."""
+    value = response_headers.get("Date") if response_headers is not None else None
+    if value:
+        try:
+            return parsedate_to_datetime(value).astimezone(timezone.utc)
+        except (TypeError, ValueError):
+            pass
+    return datetime.now(timezone.utc)
+
+
+def parse_ts(value: str | None) -> datetime | None:
+    """ISO 8601 from any of the APIs (`Z`, `+00:00`, Meta's `+0000`) to an aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    elif len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+        text = text[:-2] + ":" + text[-2:]
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def spec_by_name(streams: tuple[StreamSpec, ...], name: str) -> StreamSpec:
+    for spec in streams:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown stream {name!r}; known: {', '.join(s.name for s in streams)}")

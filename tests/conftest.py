@@ -1,0 +1,28 @@
+"""Shared fixtures: every test talks only to a sandbox it starts itself on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.http import RetryPolicy
+from connectors.sandbox.server import SandboxServer
+from connectors.sandbox.world import World, WorldConfig
+
+
+@pytest.fixture(scope="session")
+def world() -> World:
+    """The default small world (S scale): deterministic for seed 7."""
+    return World(WorldConfig(seed=7, people=300, days=28))
+
+
+@pytest.fixture
+def sandbox(world):
+    """A fresh server per test, so faults and request counts never leak between tests."""
+    with SandboxServer(world) as server:
+        yield server
+
+
+@pytest.fixture
+def fast_retries() -> RetryPolicy:
+    """Real retry behaviour with short sleeps, so fault tests stay quick."""
+    return RetryPolicy(total=4, backoff_factor=0.05, backoff_max=0.2, max_wait=5.0, jitter=0.01)
