@@ -150,25 +150,7 @@ class SandboxServer:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point every connector at this sandbox."""
-        from connectors.sandbox.world import FACEBOOK_PAGE_ID, GA4_PROPERTY_ID, X_ACCOUNT_ID
-
-        c = self.credentials
-        return {
-            "GA4_PROPERTY_ID": GA4_PROPERTY_ID,
-            "GA4_ACCESS_TOKEN": c.ga4_token,
-            "GA4_USER_ID_DIMENSION": "customUser:site_user_id",
-            "GA4_API_URL": f"{self.url}/v1beta",
-            "MAILCHIMP_API_KEY": c.mailchimp_key,
-            "MAILCHIMP_API_URL": f"{self.url}/3.0",
-            "X_USER_ID": X_ACCOUNT_ID,
-            "X_BEARER_TOKEN": c.x_bearer,
-            "X_API_URL": f"{self.url}/2",
-            "FACEBOOK_PAGE_ID": FACEBOOK_PAGE_ID,
-            "FACEBOOK_ACCESS_TOKEN": c.facebook_token,
-            "FACEBOOK_GRAPH_URL": f"{self.url}/v24.0",
-            "HUBSPOT_ACCESS_TOKEN": c.hubspot_token,
-            "HUBSPOT_API_URL": self.url,
-        }
+        return sandbox_env(self.url, self.credentials)
 
     # --- dispatch ---------------------------------------------------------------------
     def dispatch(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[Response, FaultRule | None]:
@@ -205,6 +187,29 @@ class SandboxServer:
         if path == "/_sandbox/requests":
             return Response(200, dict(self.requests))
         return Response(404, {"error": "unknown control endpoint"})
+
+
+def sandbox_env(url: str, credentials: Credentials | None = None) -> dict[str, str]:
+    """The connector settings for a sandbox at `url` (see .env.example for the real services)."""
+    from connectors.sandbox.world import FACEBOOK_PAGE_ID, GA4_PROPERTY_ID, X_ACCOUNT_ID
+
+    c = credentials or Credentials()
+    return {
+        "GA4_PROPERTY_ID": GA4_PROPERTY_ID,
+        "GA4_ACCESS_TOKEN": c.ga4_token,
+        "GA4_USER_ID_DIMENSION": "customUser:site_user_id",
+        "GA4_API_URL": f"{url}/v1beta",
+        "MAILCHIMP_API_KEY": c.mailchimp_key,
+        "MAILCHIMP_API_URL": f"{url}/3.0",
+        "X_USER_ID": X_ACCOUNT_ID,
+        "X_BEARER_TOKEN": c.x_bearer,
+        "X_API_URL": f"{url}/2",
+        "FACEBOOK_PAGE_ID": FACEBOOK_PAGE_ID,
+        "FACEBOOK_ACCESS_TOKEN": c.facebook_token,
+        "FACEBOOK_GRAPH_URL": f"{url}/v24.0",
+        "HUBSPOT_ACCESS_TOKEN": c.hubspot_token,
+        "HUBSPOT_API_URL": url,
+    }
 
 
 def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:

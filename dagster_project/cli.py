@@ -1,0 +1,224 @@
+"""The `engagement` command: demo, refresh, sandbox, dev.
+
+Exit codes: 0 ok; 1 the run failed (the reason on one line); 2 bad configuration or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from connectors.http import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+class CliError(Exception):
+    exit_code = 2
+
+
+@dataclass
+class StreamReport:
+    asset: str
+    records: int
+    pages: int
+    requests: int
+    retries: int
+    written: int
+    stored: int
+
+
+@dataclass
+class RefreshReport:
+    start: date
+    end: date
+    success: bool
+    streams: list[StreamReport]
+    failures: list[str]
+    seconds: float
+
+
+def parse_day(text: str, flag: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"{flag} must be a date like 2026-10-01 (got {text!r})") from None
+
+
+def check_window(start: date, end: date) -> None:
+    if start >= end:
+        raise CliError(f"--start {start} must be before --end {end} (the window is [start, end), end excluded)")
+    if start < date(2024, 1, 1):
+        raise CliError(f"--start {start} is before the first partition, 2024-01-01")
+
+
+def run_refresh(start: date, end: date) -> RefreshReport:
+    """Pull [start, end) (each asset adds the lookback) from every enabled source and load it."""
+    import dagster as dg
+
+    from dagster_project.defs.ingestion import ingestion_assets
+    from dagster_project.defs.resources import EngagementSettings
+    from dagster_project.lib.settings import load_settings
+
+    check_window(start, end)
+    load_settings()  # every configuration error surfaces here, before any request or write
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    began = time.monotonic()
+    result = dg.materialize(
+        ingestion_assets(),
+        resources={"engagement": EngagementSettings()},
+        instance=instance,
+        tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: (end - timedelta(days=1)).isoformat()},
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        raise_on_error=False,
+    )
+    streams = []
+    for event in result.get_asset_materialization_events():
+        mat = event.asset_materialization
+        md = {k: v.value for k, v in mat.metadata.items()}
+        if md.get("enabled") is False:
+            continue
+        streams.append(StreamReport(
+            asset=mat.asset_key.to_user_string(), records=int(md.get("fetched", 0)), pages=int(md.get("pages", 0)),
+            requests=int(md.get("requests", 0)), retries=int(md.get("retries", 0)),
+            written=int(md.get("inserted", 0)), stored=int(md.get("table_rows", 0)),
+        ))
+    failures = []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        cause = error.cause if error and error.cause else error
+        message = (cause.message if cause else "unknown error").strip().splitlines()[0]
+        failures.append(f"{event.step_key}: {message}")
+    return RefreshReport(start, end, result.success, streams, failures, time.monotonic() - began)
+
+
+def format_report(report: RefreshReport) -> str:
+    lines = [f"window [{report.start}, {report.end}) plus lookback, {report.seconds:.1f} s"]
+    header = f"{'source.stream':32} {'records':>9} {'pages':>6} {'requests':>8} {'retries':>7} {'written':>8} {'stored':>8}"
+    lines += [header, "-" * len(header)]
+    for s in sorted(report.streams, key=lambda s: s.asset):
+        name = s.asset.replace("raw_", "", 1).replace("/", ".")
+        lines.append(f"{name:32} {s.records:9d} {s.pages:6d} {s.requests:8d} {s.retries:7d} {s.written:8d} {s.stored:8d}")
+    for failure in report.failures:
+        lines.append(f"FAILED {failure}")
+    return "\n".join(lines)
+
+
+@contextmanager
+def running_sandbox(seed: int = 7, scale: float = 1.0, port: int = 0) -> Iterator[object]:
+    from connectors.sandbox.server import SandboxServer
+    from connectors.sandbox.world import World, WorldConfig
+
+    server = SandboxServer(World(WorldConfig.at_scale(scale, seed=seed)), port=port).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    report = run_refresh(parse_day(args.start, "--start"), parse_day(args.end, "--end"))
+    print(format_report(report))
+    if not report.success:
+        print(f"refresh failed: {report.failures[0] if report.failures else 'see the log above'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    with running_sandbox(seed=args.seed, scale=args.scale) as sandbox:
+        os.environ.update(sandbox.env())
+        os.environ["ENGAGEMENT_SOURCES"] = "ga4,mailchimp,x,facebook,hubspot"
+        world = sandbox.world
+        print(f"sandbox at {sandbox.url}: seed {args.seed}, {len(world.people)} people, "
+              f"{world.start} to {world.end} (exclusive)")
+        report = run_refresh(world.start, world.end)
+    print(format_report(report))
+    warehouse = os.environ.get("ENGAGEMENT_WAREHOUSE", "warehouse/engagement.duckdb")
+    if not report.success:
+        print(f"demo failed: {report.failures[0] if report.failures else 'see the log above'}", file=sys.stderr)
+        return 1
+    print(f"raw tables in {Path(warehouse).resolve()}")
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    with running_sandbox(seed=args.seed, scale=args.scale, port=args.port) as sandbox:
+        print(f"sandbox serving the five APIs at {sandbox.url} (Ctrl-C stops it); point the pipeline at it with:")
+        for key, value in sandbox.env().items():
+            print(f"export {key}={value}")
+        sys.stdout.flush()
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """The Dagster UI with a sandbox running beside it."""
+    from connectors.sandbox.server import sandbox_env
+
+    env = dict(os.environ)
+    home = Path(env.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text((REPO_ROOT / "dagster_project" / "dagster.yaml").read_text())
+    env.update(sandbox_env(f"http://127.0.0.1:{args.sandbox_port}"))
+    sandbox = subprocess.Popen([sys.executable, "-m", "dagster_project.cli", "sandbox", "--port", str(args.sandbox_port)])
+    try:
+        return subprocess.call([str(Path(sys.executable).parent / "dagster"), "dev", "-m", "dagster_project.definitions"], env=env, cwd=REPO_ROOT)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=10)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="engagement", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="start the sandbox, pull its whole world, load the warehouse, report")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--scale", type=float, default=1.0, help="1.0 = 1,000 people")
+    demo.set_defaults(func=cmd_demo)
+    refresh = sub.add_parser("refresh", help="pull [--start, --end) from the configured APIs and load it")
+    refresh.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    refresh.add_argument("--end", required=True, help="day after the last one, YYYY-MM-DD (excluded)")
+    refresh.set_defaults(func=cmd_refresh)
+    sandbox = sub.add_parser("sandbox", help="serve the five fake APIs on 127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.add_argument("--seed", type=int, default=7)
+    sandbox.add_argument("--scale", type=float, default=1.0)
+    sandbox.set_defaults(func=cmd_sandbox)
+    dev = sub.add_parser("dev", help="the Dagster UI, with the sandbox running")
+    dev.add_argument("--sandbox-port", type=int, default=8765)
+    dev.set_defaults(func=cmd_dev)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CliError, ConfigError) as exc:
+        print(f"engagement: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # one line, no traceback: the reason and what failed
+        print(f"engagement: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""The one composition root: assets, jobs, schedule and resources, assembled here only."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dagster_project.defs.automation import daily_refresh_schedule, refresh_job
+from dagster_project.defs.ingestion import ingestion_assets
+from dagster_project.defs.resources import EngagementSettings
+
+defs = dg.Definitions(
+    assets=ingestion_assets(),
+    jobs=[refresh_job],
+    schedules=[daily_refresh_schedule],
+    resources={"engagement": EngagementSettings()},
+    executor=dg.in_process_executor,  # DuckDB allows one writer: steps run one after another
+)

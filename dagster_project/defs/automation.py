@@ -1,0 +1,18 @@
+"""The daily refresh: yesterday's partition; each asset widens it back by the lookback window."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dagster_project.defs.partitions import DAILY
+
+refresh_job = dg.define_asset_job(
+    "refresh",
+    selection=dg.AssetSelection.all(),
+    partitions_def=DAILY,
+    description="Pull the partition's window (plus ENGAGEMENT_LOOKBACK_DAYS) from every enabled source and load it.",
+)
+
+daily_refresh_schedule = dg.build_schedule_from_partitioned_job(
+    refresh_job, hour_of_day=3, minute_of_hour=0, name="daily_refresh"
+)

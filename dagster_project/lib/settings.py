@@ -1,0 +1,82 @@
+"""Configuration from environment variables, read when a run starts (never at import time).
+
+Every problem is a ConfigError whose message names the variable to fix, raised before any
+request is sent or any file is written.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Mapping
+
+from connectors.http import ConfigError, validate_base_url
+
+ALL_SOURCES = ("ga4", "mailchimp", "x", "facebook", "hubspot")
+
+# source -> (required credential variables, base URL variable)
+SOURCE_VARIABLES: dict[str, tuple[tuple[str, ...], str]] = {
+    "ga4": (("GA4_PROPERTY_ID", "GA4_ACCESS_TOKEN", "GA4_USER_ID_DIMENSION"), "GA4_API_URL"),
+    "mailchimp": (("MAILCHIMP_API_KEY",), "MAILCHIMP_API_URL"),
+    "x": (("X_USER_ID", "X_BEARER_TOKEN"), "X_API_URL"),
+    "facebook": (("FACEBOOK_PAGE_ID", "FACEBOOK_ACCESS_TOKEN"), "FACEBOOK_GRAPH_URL"),
+    "hubspot": (("HUBSPOT_ACCESS_TOKEN",), "HUBSPOT_API_URL"),
+}
+OPTIONAL_DEFAULTS = {
+    "HUBSPOT_USER_ID_PROPERTY": "site_user_id",
+    "HUBSPOT_X_HANDLE_PROPERTY": "twitterhandle",
+    "HUBSPOT_FACEBOOK_ID_PROPERTY": "facebook_user_id",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    warehouse: str
+    serving: str
+    sources: tuple[str, ...]
+    lookback: timedelta
+    values: Mapping[str, str] = field(repr=False)  # credentials live here; repr never shows them
+
+    def get(self, name: str) -> str | None:
+        value = self.values.get(name)
+        if value is None:
+            return OPTIONAL_DEFAULTS.get(name)
+        return value
+
+    def enabled(self, source: str) -> bool:
+        return source in self.sources
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    raw_sources = env.get("ENGAGEMENT_SOURCES", ",".join(ALL_SOURCES))
+    sources = tuple(s.strip().lower() for s in raw_sources.split(",") if s.strip())
+    unknown = [s for s in sources if s not in ALL_SOURCES]
+    if unknown:
+        raise ConfigError(
+            f"ENGAGEMENT_SOURCES names unknown source(s) {', '.join(unknown)}; choose from {','.join(ALL_SOURCES)}"
+        )
+    lookback_text = env.get("ENGAGEMENT_LOOKBACK_DAYS", "7").strip()
+    if not lookback_text.isdigit() or int(lookback_text) > 365:
+        raise ConfigError(f"ENGAGEMENT_LOOKBACK_DAYS must be a whole number of days from 0 to 365 (got {lookback_text!r})")
+    for source in sources:
+        required, url_var = SOURCE_VARIABLES[source]
+        missing = [name for name in required if not env.get(name, "").strip()]
+        if missing:
+            raise ConfigError(
+                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set, and source '{source}' is "
+                f"enabled in ENGAGEMENT_SOURCES: set {'it' if len(missing) == 1 else 'them'} or remove '{source}'"
+            )
+        if env.get(url_var):
+            validate_base_url(env[url_var], url_var)
+    return Settings(
+        warehouse=env.get("ENGAGEMENT_WAREHOUSE") or "warehouse/engagement.duckdb",
+        serving=env.get("ENGAGEMENT_SERVING") or "warehouse/serving.duckdb",
+        sources=sources,
+        lookback=timedelta(days=int(lookback_text)),
+        values={k: v for k, v in env.items() if k in _KNOWN},
+    )
+
+
+_KNOWN = {name for required, url in SOURCE_VARIABLES.values() for name in (*required, url)} | set(OPTIONAL_DEFAULTS)
