@@ -13,14 +13,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+	$(BIN)/python -c "from dagster_project.lib.dbt_manifest import ensure_manifest; ensure_manifest()"
 
-demo: $(STAMP)
+demo: setup
 	$(BIN)/engagement demo
 
-test: $(STAMP)
+test: setup
 	$(BIN)/python -m pytest -q
 
-dev: $(STAMP)
+dev: setup
 	$(BIN)/engagement dev
 
 lint: $(STAMP)

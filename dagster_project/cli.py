@@ -67,17 +67,19 @@ def run_refresh(start: date, end: date) -> RefreshReport:
     """Pull [start, end) (each asset adds the lookback) from every enabled source and load it."""
     import dagster as dg
 
-    from dagster_project.defs.ingestion import ingestion_assets
-    from dagster_project.defs.resources import EngagementSettings
+    from dagster_project.lib.dbt_manifest import ensure_manifest
     from dagster_project.lib.settings import load_settings
 
     check_window(start, end)
     load_settings()  # every configuration error surfaces here, before any request or write
+    ensure_manifest()
+    from dagster_project.definitions import defs
+
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     began = time.monotonic()
     result = dg.materialize(
-        ingestion_assets(),
-        resources={"engagement": EngagementSettings()},
+        list(defs.assets),
+        resources=defs.resources,
         instance=instance,
         tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: (end - timedelta(days=1)).isoformat()},
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},

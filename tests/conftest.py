@@ -26,3 +26,11 @@ def sandbox(world):
 def fast_retries() -> RetryPolicy:
     """Real retry behaviour with short sleeps, so fault tests stay quick."""
     return RetryPolicy(total=4, backoff_factor=0.05, backoff_max=0.2, max_wait=5.0, jitter=0.01)
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest():
+    """A fresh checkout has no dbt manifest: prepare it the way `make setup` does."""
+    from dagster_project.lib.dbt_manifest import ensure_manifest
+
+    return ensure_manifest()

@@ -1,0 +1,27 @@
+"""dbt models as Dagster assets: `dbt build` (models, tests as asset checks, unit tests)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+
+from dagster_project.defs.resources import EngagementSettings
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_models"
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+dbt_project.prepare_if_dev()
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, pool="engagement_warehouse")
+def engagement_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, engagement: EngagementSettings):
+    settings = engagement.load()
+    # dbt runs in dbt_models/: hand it the warehouse as an absolute path
+    os.environ["ENGAGEMENT_WAREHOUSE"] = str(Path(settings.warehouse).resolve())
+    yield from dbt.cli(["build"], context=context).stream()
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR))

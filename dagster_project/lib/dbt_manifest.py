@@ -1,0 +1,31 @@
+"""Prepare the dbt manifest that `@dbt_assets` reads at definition time.
+
+A fresh checkout has none, and `DbtProject.prepare_if_dev()` only acts under `dagster dev`;
+the Makefile, the CLI and the tests call `ensure_manifest()` before importing the definitions.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_models"
+MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+
+
+def _newest_source_mtime() -> float:
+    files = [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in {".sql", ".yml", ".yaml", ".csv"} and "target" not in p.parts]
+    return max((p.stat().st_mtime for p in files), default=0.0)
+
+
+def ensure_manifest(force: bool = False) -> Path:
+    if force or not MANIFEST.exists() or MANIFEST.stat().st_mtime < _newest_source_mtime():
+        dbt = Path(sys.executable).parent / "dbt"
+        result = subprocess.run(
+            [str(dbt), "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
+            cwd=DBT_PROJECT_DIR, capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"dbt parse failed in {DBT_PROJECT_DIR}: {(result.stdout + result.stderr).strip()[-2000:]}")
+    return MANIFEST

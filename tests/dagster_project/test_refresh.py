@@ -1,0 +1,94 @@
+"""`engagement refresh` end to end on the sandbox: raw tables equal the world, re-runs change nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import duckdb
+import pytest
+
+from dagster_project.cli import main, run_refresh
+from dagster_project.lib.clients import all_streams
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def env(sandbox, tmp_path, monkeypatch, dbt_manifest):
+    for key, value in sandbox.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("ENGAGEMENT_WAREHOUSE", str(tmp_path / "engagement.duckdb"))
+    monkeypatch.setenv("ENGAGEMENT_SOURCES", "ga4,mailchimp,x,facebook,hubspot")
+    monkeypatch.setenv("ENGAGEMENT_LOOKBACK_DAYS", "7")
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return tmp_path / "engagement.duckdb"
+
+
+def table_fingerprints(db) -> dict[str, tuple[int, str]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        out = {}
+        for spec in all_streams():
+            count, digest = con.execute(
+                f"select count(*), coalesce(sum(hash(t)), 0)::varchar from (select * from {spec.table}) t"
+            ).fetchone()
+            out[spec.table] = (count, digest)
+        return out
+
+
+def test_refresh_loads_every_stream_matching_the_world_and_a_rerun_changes_nothing(env, sandbox, world):
+    first = run_refresh(world.start, world.end)
+    assert first.success, first.failures
+    assert len(first.streams) == 17
+
+    now = sandbox.now
+    window_start = world.start - timedelta(days=7)
+    with duckdb.connect(str(env), read_only=True) as con:
+        count = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+        assert count("select count(*) from raw_hubspot.contacts") == sum(c.created <= now for c in world.contacts)
+        sends = [s for s in world.sends if s.send_time.date() >= window_start and s.send_time.date() < world.end]
+        assert count("select count(*) from raw_mailchimp.campaigns") == len(sends)
+        assert count("select count(*) from raw_mailchimp.recipients") == sum(len(s.recipients) for s in sends)
+        ga4_rows = {(s.date, s.campaign, s.returning) for s in world.sessions}
+        assert count("select count(*) from raw_ga4.campaign_daily") == len(ga4_rows)
+        assert count("select sum(sessions) from raw_ga4.campaign_daily") == len(world.sessions)
+        assert count("select count(*) from raw_x.posts") == len(world.x_posts)
+        assert count("select count(distinct snapshot_date) from raw_x.posts") == 1
+        assert count("select count(*) from raw_facebook.posts") == len(world.fb_posts)
+
+    before = table_fingerprints(env)
+    second = run_refresh(world.start, world.end)
+    assert second.success, second.failures
+    assert table_fingerprints(env) == before
+    assert sum(s.written for s in second.streams) == 0
+
+
+def test_missing_credentials_fail_before_any_request_naming_the_variable(env, sandbox, monkeypatch, capsys):
+    monkeypatch.delenv("MAILCHIMP_API_KEY")
+    assert main(["refresh", "--start", "2026-10-01", "--end", "2026-10-08"]) == 2
+    assert "MAILCHIMP_API_KEY is not set" in capsys.readouterr().err
+    assert sum(sandbox.requests.values()) == 0
+    assert not env.exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--start", "2026-10-08", "--end", "2026-10-01"], "--start 2026-10-08 must be before --end 2026-10-01"),
+        (["--start", "2026-10-1x", "--end", "2026-10-08"], "--start must be a date like"),
+    ],
+)
+def test_bad_window_is_one_line_naming_the_flag(env, sandbox, capsys, args, message):
+    assert main(["refresh", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert sum(sandbox.requests.values()) == 0
+
+
+def test_a_disabled_source_is_never_called_and_its_tables_are_empty(env, sandbox, world, monkeypatch):
+    monkeypatch.setenv("ENGAGEMENT_SOURCES", "hubspot")
+    report = run_refresh(world.start, world.start + timedelta(days=1))
+    assert report.success, report.failures
+    assert {k.split(".")[0] for k, v in sandbox.requests.items() if v} == {"hubspot"}
+    with duckdb.connect(str(env), read_only=True) as con:
+        assert con.execute("select count(*) from raw_x.posts").fetchone()[0] == 0
+        assert con.execute("select count(*) from raw_hubspot.contacts").fetchone()[0] > 0
