@@ -8,10 +8,11 @@ the caller's business; connectors know nothing of Dagster or dbt.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -64,7 +65,7 @@ class Window:
     def last_day(self) -> date:
         return self.end - timedelta(days=1)
 
-    def with_cursor(self, cursor: datetime | None) -> "Window":
+    def with_cursor(self, cursor: datetime | None) -> Window:
         return Window(self.start, self.end, cursor)
 
 

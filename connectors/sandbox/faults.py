@@ -25,8 +25,9 @@ from __future__ import annotations
 import fnmatch
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from connectors.sandbox.server import Response, SandboxServer
@@ -55,7 +56,7 @@ class FaultRule:
         if self.kind not in TRANSPORT | RECORDS:
             raise ValueError(f"unknown fault kind {self.kind!r}")
 
-    def response(self, endpoint: str, server: "SandboxServer") -> "Response":
+    def response(self, endpoint: str, server: SandboxServer) -> Response:
         from connectors.sandbox.server import Response
 
         api = endpoint.split(".")[0]

@@ -14,10 +14,11 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from connectors.sandbox.faults import FaultPlan, FaultRule
@@ -41,7 +42,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     match: re.Match
-    server: "SandboxServer"
+    server: SandboxServer
     endpoint: str
 
     def arg(self, name: str, default: str | None = None) -> str | None:
@@ -133,7 +134,7 @@ class SandboxServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "SandboxServer":
+    def start(self) -> SandboxServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="sandbox", daemon=True)
         self._thread.start()
         return self
@@ -142,7 +143,7 @@ class SandboxServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> SandboxServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -59,7 +59,7 @@ class WorldConfig:
     start: date = date(2026, 10, 1)
 
     @classmethod
-    def at_scale(cls, scale: float, seed: int = 7, **kw) -> "WorldConfig":
+    def at_scale(cls, scale: float, seed: int = 7, **kw) -> WorldConfig:
         return cls(seed=seed, people=max(20, int(1000 * scale)), **kw)
 
 
@@ -378,7 +378,7 @@ class World:
                 viral = platform == "x" and j == 1
                 events: list[SocialEvent] = []
 
-                def after(mean_hours: float, cap_days: float = 9) -> datetime:
+                def after(mean_hours: float, cap_days: float = 9, created: datetime = created) -> datetime:
                     return created + timedelta(hours=min(rng.expovariate(1 / mean_hours), cap_days * 24))
 
                 n_likes = 130 if viral else rng.randint(0, 40)

@@ -7,9 +7,9 @@ request is sent or any file is written.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Mapping
 
 from connectors.http import ConfigError, validate_base_url
 
