@@ -185,6 +185,12 @@ class SandboxServer:
         if path == "/_sandbox/clock" and method == "POST":
             self.now = datetime.fromisoformat(payload["now"]) if payload.get("now") else None
             return Response(200, {"now": self.now.isoformat()})
+        if path == "/_sandbox/truth":
+            from connectors.sandbox.truth import campaign_engaged_users
+
+            rows = campaign_engaged_users(self.world, self.now)
+            return Response(200, {"now": self.now.isoformat(), "campaign_engaged_users": [
+                {"campaign_key": key, "channel": channel, **counts} for (key, channel), counts in rows.items()]})
         if path == "/_sandbox/requests":
             return Response(200, dict(self.requests))
         return Response(404, {"error": "unknown control endpoint"})

@@ -1,0 +1,113 @@
+"""Ground truth of a sandbox world, computed straight from the world (never through the APIs).
+
+Definitions follow DESIGN.md: a person is a connected component of identifiers (normalised
+email, site user id, CRM contact id, X user id, Facebook user id) linked by CRM contacts; an
+engaged user of a campaign had an engaged web session, opened or clicked one of its sends, or
+interacted with one of its posts in a way the APIs can attribute to an account (likes within X's
+100-liker cap, reposts, replies, mentions, Facebook reactions and comments whose author Meta
+reveals). Everything is as of the sandbox clock `now`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from connectors.sandbox.world import CAMPAIGN_ALIASES, World
+
+X_LIKERS_CAP = 100
+Identifier = tuple[str, str]
+
+
+def campaign_key(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    key = raw.strip().lower()
+    if not key or (key.startswith("(") and key.endswith(")")):
+        return None
+    return CAMPAIGN_ALIASES.get(key, key)
+
+
+def normalise_handle(handle: str) -> str:
+    return handle.strip().lstrip("@").lower()
+
+
+class _Components:
+    def __init__(self) -> None:
+        self.parent: dict[Identifier, Identifier] = {}
+
+    def find(self, node: Identifier) -> Identifier:
+        self.parent.setdefault(node, node)
+        while self.parent[node] != node:
+            self.parent[node] = self.parent[self.parent[node]]
+            node = self.parent[node]
+        return node
+
+    def union(self, a: Identifier, b: Identifier) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
+def identity_graph(world: World, now: datetime) -> _Components:
+    graph = _Components()
+    x_by_username = {name.lower(): uid for uid, name in world.x_accounts}
+    for c in world.contacts:
+        if c.created > now:
+            continue
+        ids: list[Identifier] = [("crm", c.id)]
+        if c.email and c.email.strip():
+            ids.append(("email", c.email.strip().lower()))
+        if c.site_user_id:
+            ids.append(("site", c.site_user_id))
+        if c.twitterhandle and normalise_handle(c.twitterhandle) in x_by_username:
+            ids.append(("x", x_by_username[normalise_handle(c.twitterhandle)]))
+        if c.facebook_user_id:
+            ids.append(("fb", c.facebook_user_id))
+        for other in ids[1:]:
+            graph.union(ids[0], other)
+    return graph
+
+
+def engaged_identifiers(world: World, now: datetime) -> dict[tuple[str, str], set[Identifier]]:
+    """(campaign_key, channel) -> identifiers that engaged, channel in web/email/social."""
+    out: dict[tuple[str, str], set[Identifier]] = defaultdict(set)
+    for s in world.sessions:
+        key = campaign_key(s.campaign)
+        if key and s.site_user_id and s.engaged and s.date <= now.date():
+            out[(key, "web")].add(("site", s.site_user_id))
+    for send in world.sends:
+        if send.campaign_key is None or send.send_time > now:
+            continue
+        for a in send.activity:
+            if a.action in ("open", "click") and a.ts <= now:
+                out[(send.campaign_key, "email")].add(("email", a.email.strip().lower()))
+    for post in world.x_posts:
+        if post.campaign_key is None or post.created_at > now:
+            continue
+        likes = sorted(post.events_of("like", now), key=lambda e: e.ts, reverse=True)[:X_LIKERS_CAP]
+        actors = likes + post.events_of("repost", now) + post.events_of("reply", now)
+        out[(post.campaign_key, "social")].update(("x", e.user_id) for e in actors)
+    for mention in world.x_mentions:
+        if mention["created_at"] <= now:
+            out[(mention["campaign_key"], "social")].add(("x", mention["author_id"]))
+    for post in world.fb_posts:
+        if post.campaign_key is None or post.created_at > now:
+            continue
+        actors = post.events_of("reaction", now) + [e for e in post.events_of("comment", now) if e.from_visible]
+        out[(post.campaign_key, "social")].update(("fb", e.user_id) for e in actors)
+    return out
+
+
+def campaign_engaged_users(world: World, now: datetime | None = None) -> dict[tuple[str, str], dict[str, int]]:
+    """(campaign_key, channel incl. 'any') -> {engaged_users, identified_users}."""
+    now = now or world.default_now
+    graph = identity_graph(world, now)
+    crm_persons = {graph.find(node) for node in list(graph.parent) if node[0] == "crm"}
+    persons: dict[tuple[str, str], set[Identifier]] = defaultdict(set)
+    for (key, channel), identifiers in engaged_identifiers(world, now).items():
+        found = {graph.find(i) for i in identifiers}
+        persons[(key, channel)] |= found
+        persons[(key, "any")] |= found
+    return {
+        k: {"engaged_users": len(v), "identified_users": len(v & crm_persons)}
+        for k, v in sorted(persons.items())
+    }
