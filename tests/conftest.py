@@ -5,8 +5,18 @@ from __future__ import annotations
 import pytest
 
 from connectors.http import RetryPolicy
-from connectors.sandbox.server import SandboxServer
+from connectors.sandbox.faults import page_bounds
+from connectors.sandbox.server import Response, SandboxServer, route
 from connectors.sandbox.world import World, WorldConfig
+
+# A generic paged endpoint for testing the shared HTTP and fault machinery without any one API.
+ITEMS = [{"id": str(i), "value": i} for i in range(10)]
+
+
+@route("GET", r"/_probe/items", "probe.items")
+def _items(req):
+    offset = page_bounds(req.fault("overlap"), int(req.arg("offset", "0")))
+    return Response(200, {"items": [dict(x) for x in ITEMS[offset: offset + 5]], "total_items": len(ITEMS)}, records_key="items")
 
 
 @pytest.fixture(scope="session")

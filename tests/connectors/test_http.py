@@ -38,37 +38,35 @@ def _client(sandbox, policy):
 
 
 def test_retry_after_seconds_is_waited_then_the_request_succeeds(sandbox, fast_retries):
-    sandbox.faults.add(FaultRule(endpoint="hubspot.contacts", kind="429", retry_after="1"))
+    sandbox.faults.add(FaultRule(endpoint="probe.items", kind="429", retry_after="1"))
     client = _client(sandbox, fast_retries)
     began = time.monotonic()
-    body = client.request("GET", f"{sandbox.url}/crm/v3/objects/contacts", endpoint="contacts",
-                          headers={"Authorization": f"Bearer {sandbox.credentials.hubspot_token}"})
+    body = client.request("GET", f"{sandbox.url}/_probe/items", endpoint="contacts")
     assert 1.0 <= time.monotonic() - began < 2.5
-    assert "results" in body
-    assert client.stats.retries == 1 and sandbox.requests["hubspot.contacts"] == 2
+    assert body["total_items"] == 10
+    assert client.stats.retries == 1 and sandbox.requests["probe.items"] == 2
 
 
 def test_retry_after_longer_than_the_ceiling_fails_at_once_with_the_wait_named(sandbox, fast_retries):
-    sandbox.faults.add(FaultRule(endpoint="hubspot.contacts", kind="429", retry_after="86400", times=None))
+    sandbox.faults.add(FaultRule(endpoint="probe.items", kind="429", retry_after="86400", times=None))
     began = time.monotonic()
     with pytest.raises(ApiError, match="86400 s"):
-        _client(sandbox, fast_retries).request("GET", f"{sandbox.url}/crm/v3/objects/contacts", endpoint="contacts")
+        _client(sandbox, fast_retries).request("GET", f"{sandbox.url}/_probe/items", endpoint="contacts")
     assert time.monotonic() - began < 2
 
 
 def test_unparseable_retry_after_falls_back_to_backoff(sandbox, fast_retries):
-    sandbox.faults.add(FaultRule(endpoint="hubspot.contacts", kind="429", retry_after="soon", times=2))
+    sandbox.faults.add(FaultRule(endpoint="probe.items", kind="429", retry_after="soon", times=2))
     client = _client(sandbox, fast_retries)
-    client.request("GET", f"{sandbox.url}/crm/v3/objects/contacts", endpoint="contacts",
-                   headers={"Authorization": f"Bearer {sandbox.credentials.hubspot_token}"})
-    assert sandbox.requests["hubspot.contacts"] == 3
+    client.request("GET", f"{sandbox.url}/_probe/items", endpoint="contacts")
+    assert sandbox.requests["probe.items"] == 3
 
 
 def test_redirect_to_another_host_is_refused_without_following_it(sandbox, fast_retries):
-    sandbox.faults.add(FaultRule(endpoint="hubspot.contacts", kind="redirect"))
+    sandbox.faults.add(FaultRule(endpoint="probe.items", kind="redirect"))
     with pytest.raises(ApiError, match="refusing redirect to http://127.0.0.2:1/elsewhere"):
-        _client(sandbox, fast_retries).request("GET", f"{sandbox.url}/crm/v3/objects/contacts", endpoint="contacts")
-    assert sandbox.requests["hubspot.contacts"] == 1
+        _client(sandbox, fast_retries).request("GET", f"{sandbox.url}/_probe/items", endpoint="contacts")
+    assert sandbox.requests["probe.items"] == 1
 
 
 def test_connection_refused_is_one_clear_line(fast_retries):
