@@ -1,168 +1,340 @@
-"""Meta Graph API (Facebook Pages): published posts (lifetime counters as dated snapshots),
-comments, reactions and the current views insight.
+"""Meta Graph API (Facebook Pages): published posts as dated snapshots, comments, reactions, post insights.
 
-The page token travels as `Authorization: Bearer`, never as `access_token=` in a URL (requests
-puts URLs into exception text). Cursor paging follows `paging.next` until it is absent (a short
-or empty page is not the end); a `next` URL must point at the configured host and loses any
-token parameter before it is followed. Meta throttles with codes 4/17/32/613/80001/341 inside
-HTTP 400/403 bodies, not 429: those are waited out (Business-Use-Case header when it says how
-long, else exponential backoff). `shares` is absent when a post has none: stored as NULL.
-Insights: `post_impressions` was retired on 2025-11-15 and one retired metric fails the whole
-call (#100), so only metrics in INSIGHT_METRICS are requested.
+The page token goes in `Authorization: Bearer`, never in a URL (requests puts URLs in exception
+text). Paging follows `paging.next` (a full URL) until it is absent; an empty `data` with a
+`next` is not the end. Before a `next` URL is followed it must point at the base URL's own
+scheme, host and port (anything else is refused), and any `access_token` Meta echoed into it is
+stripped.
+
+Meta throttles with HTTP 400/403 and codes 4, 17, 32, 341, 613, 80001 in the error body (not
+429): `throttle_wait` turns those into a retry of the shared request loop, waiting
+`estimated_time_to_regain_access` (minutes, from X-Business-Use-Case-Usage) when Meta names one.
+Code 190 (invalid or expired token) fails at once with Meta's message.
+
+Counters (reactions, comments, shares, insights) are lifetime values with no per-event time:
+each read stores them as a snapshot dated by the API's own Date header (`observed_at`,
+`snapshot_date`); day-over-day differences are the downstream's business. `shares_count` is NULL
+when Meta omits `shares`, which it does when a post has no shares: NULL means "Meta sent no
+shares object" (in practice 0) and is left for the downstream to coalesce.
+
+Post insights are requested one metric per call from `POST_INSIGHT_METRICS`: Meta retires
+insights metrics in waves and one retired metric fails the whole call with (#100). The list
+holds `post_media_view` ("views"), the replacement for `post_impressions` retired 2025-11-15.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator
+from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
+import requests
 
-from connectors.http import ApiClient, ApiError, require, validate_base_url
+from connectors.http import ApiClient, ApiError, SchemaError, require, validate_base_url
 from connectors.streams import StreamSpec, Window, observed_at, parse_ts
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v24.0"
-THROTTLE_CODES = {4, 17, 32, 341, 613, 80001}
-INSIGHT_METRICS = ("post_media_view",)
-TS = pa.timestamp("us", tz="UTC")
-S, I = pa.string(), pa.int64()
+MAX_PAGE_SIZE = 100
+THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, 80001})
+INVALID_TOKEN_CODE = 190
+# Current post-level views metric; post_impressions* were retired on 2025-11-15 (API_NOTES §4.3).
+POST_INSIGHT_METRICS: tuple[str, ...] = ("post_media_view",)
+# Query parameters never to send, even when Meta puts them into a `next` URL.
+CREDENTIAL_PARAMS = frozenset({"access_token", "appsecret_proof"})
+
 POST_FIELDS = ("id,created_time,message,permalink_url,attachments{unshimmed_url,url,type},shares,"
                "reactions.summary(total_count).limit(0),comments.summary(total_count).limit(0)")
+COMMENT_FIELDS = "id,created_time,message,from{id,name},parent{id}"
+REACTION_FIELDS = "id,name,type"
+
+TS = pa.timestamp("us", tz="UTC")
+S, INT = pa.string(), pa.int64()
 
 POSTS = StreamSpec("facebook", "posts", pa.schema([
     ("post_id", S), ("snapshot_date", pa.date32()), ("observed_at", TS), ("created_time", TS), ("message", S),
-    ("permalink_url", S), ("link", S), ("reactions_total", I), ("comments_total", I), ("shares_count", I)]),
-    ("post_id", "snapshot_date"), description="page posts with lifetime counters, one snapshot per day; shares_count NULL when Meta omits shares")
+    ("permalink_url", S), ("link", S), ("reactions_total", INT), ("comments_total", INT), ("shares_count", INT)]),
+    ("post_id", "snapshot_date"),
+    description="the page's published posts with lifetime reaction/comment/share counters, one snapshot per day; "
+                "shares_count is NULL when Meta omits `shares` (it does so when there are none)")
 COMMENTS = StreamSpec("facebook", "comments", pa.schema([
-    ("comment_id", S), ("post_id", S), ("created_time", TS), ("message", S), ("from_id", S), ("from_name", S), ("parent_id", S)]),
-    ("comment_id",), description="comments and replies; from_id NULL when Meta withholds the author")
+    ("comment_id", S), ("post_id", S), ("created_time", TS), ("message", S), ("from_id", S), ("from_name", S),
+    ("parent_id", S)]), ("comment_id",),
+    description="comments and replies (filter=stream) on the window's posts; from_id/from_name are NULL when Meta withholds the author")
 REACTIONS = StreamSpec("facebook", "reactions", pa.schema([
     ("post_id", S), ("user_id", S), ("name", S), ("type", S), ("observed_at", TS)]), ("post_id", "user_id"),
-    description="who reacted to each post (Meta gives no reaction time)")
+    description="who reacted to the window's posts, and how; reactions carry no time, observed_at is when they were seen")
 POST_INSIGHTS = StreamSpec("facebook", "post_insights", pa.schema([
-    ("post_id", S), ("metric", S), ("period", S), ("snapshot_date", pa.date32()), ("value", I)]),
-    ("post_id", "metric", "snapshot_date"), description="lifetime post insights (views), one snapshot per day")
+    ("post_id", S), ("metric", S), ("period", S), ("snapshot_date", pa.date32()), ("value", INT)]),
+    ("post_id", "metric", "snapshot_date"),
+    description="lifetime post insights (POST_INSIGHT_METRICS), one snapshot per day")
+
+
+def _int(value: Any, stream: str, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SchemaError("facebook", stream, name, f"of type {type(value).__name__}" if value is not None else "missing")
+    return value
+
+
+def _path(record: Mapping[str, Any], dotted: str, stream: str, kind: type | tuple[type, ...] | None = None) -> Any:
+    """A required nested field (`reactions.summary.total_count`), named in full when missing or mistyped."""
+    value: Any = record
+    for key in dotted.split("."):
+        if not isinstance(value, Mapping) or value.get(key) is None:
+            raise SchemaError("facebook", stream, dotted)
+        value = value[key]
+    if kind is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+        raise SchemaError("facebook", stream, dotted, f"of type {type(value).__name__}")
+    return value
+
+
+def _ts(record: Mapping[str, Any], key: str, stream: str) -> datetime:
+    text = require(record, key, "facebook", stream, str)
+    try:
+        return parse_ts(text)
+    except ValueError:
+        raise SchemaError("facebook", stream, key, f"not a timestamp ({text!r})") from None
+
+
+def _link(post: Mapping[str, Any]) -> str | None:
+    attachments = post.get("attachments")
+    data = attachments.get("data") if isinstance(attachments, Mapping) else None
+    for attachment in data if isinstance(data, list) else ():
+        if isinstance(attachment, Mapping) and isinstance(attachment.get("unshimmed_url"), str):
+            return attachment["unshimmed_url"]
+    return None
+
+
+def post_from_api(r: Mapping[str, Any], seen_at: datetime) -> dict:
+    shares = r.get("shares")
+    return {
+        "post_id": require(r, "id", "facebook", "posts", str),
+        "snapshot_date": seen_at.date(),
+        "observed_at": seen_at,
+        "created_time": _ts(r, "created_time", "posts"),
+        "message": r.get("message"),
+        "permalink_url": r.get("permalink_url"),
+        "link": _link(r),
+        "reactions_total": _path(r, "reactions.summary.total_count", "posts", int),
+        "comments_total": _path(r, "comments.summary.total_count", "posts", int),
+        # Meta omits `shares` when a post has none: NULL here, the downstream decides (see module doc)
+        "shares_count": _path(r, "shares.count", "posts", int) if shares is not None else None,
+    }
+
+
+def comment_from_api(r: Mapping[str, Any], post_id: str) -> dict:
+    author = r.get("from")
+    if author is not None and not isinstance(author, Mapping):
+        raise SchemaError("facebook", "comments", "from", f"of type {type(author).__name__}")
+    parent = r.get("parent")
+    return {
+        "comment_id": require(r, "id", "facebook", "comments", str),
+        "post_id": post_id,
+        "created_time": _ts(r, "created_time", "comments"),
+        "message": r.get("message"),
+        "from_id": _path(r, "from.id", "comments", str) if author is not None else None,
+        "from_name": author.get("name") if author is not None else None,
+        "parent_id": _path(r, "parent.id", "comments", str) if isinstance(parent, Mapping) else None,
+    }
+
+
+def reaction_from_api(r: Mapping[str, Any], post_id: str, seen_at: datetime) -> dict:
+    return {
+        "post_id": post_id,
+        "user_id": require(r, "id", "facebook", "reactions", str),
+        "name": r.get("name"),
+        "type": require(r, "type", "facebook", "reactions", str),
+        "observed_at": seen_at,
+    }
+
+
+def insight_from_api(r: Mapping[str, Any], post_id: str, seen_at: datetime) -> dict:
+    values = require(r, "values", "facebook", "post_insights", list)
+    if not values:
+        raise SchemaError("facebook", "post_insights", "values", "empty")
+    return {
+        "post_id": post_id,
+        "metric": require(r, "name", "facebook", "post_insights", str),
+        "period": require(r, "period", "facebook", "post_insights", str),
+        "snapshot_date": seen_at.date(),
+        "value": _int(values[-1].get("value") if isinstance(values[-1], Mapping) else None, "post_insights", "values.value"),
+    }
 
 
 @dataclass
 class FacebookClient(ApiClient):
     page_id: str = ""
     access_token: str = ""
-    page_size: int = 100
+    page_size: int = MAX_PAGE_SIZE
+    insight_metrics: tuple[str, ...] = POST_INSIGHT_METRICS
 
     source = "facebook"
     STREAMS = (POSTS, COMMENTS, REACTIONS, POST_INSIGHTS)
 
     @classmethod
     def from_settings(cls, page_id: str, access_token: str, base_url: str | None = None, **kw: Any) -> FacebookClient:
-        return cls(base_url=validate_base_url(base_url, "FACEBOOK_GRAPH_URL", DEFAULT_BASE_URL), page_id=page_id,
-                   access_token=access_token, **kw)
+        return cls(base_url=validate_base_url(base_url, "FACEBOOK_GRAPH_URL", DEFAULT_BASE_URL),
+                   page_id=page_id, access_token=access_token, **kw)
 
+    # --- the API's dialect ----------------------------------------------------------------
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token}"}
 
     def secrets(self) -> tuple[str, ...]:
         return (self.access_token,)
 
-    def error_message(self, body: Any, response) -> str:
+    def error_message(self, body: Any, response: requests.Response) -> str:
         error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict):
-            return f"{error.get('message', '')} (code {error.get('code')}, {error.get('type', 'error')})"
-        return super().error_message(body, response)
+        if not isinstance(error, dict):
+            return super().error_message(body, response)
+        message = str(error.get("message") or response.reason or "error")
+        details = [f"{k} {error[k]}" for k in ("type", "code", "error_subcode", "fbtrace_id") if error.get(k) is not None]
+        if error.get("code") == INVALID_TOKEN_CODE:
+            message += " (the page access token is invalid or expired: renew FACEBOOK_ACCESS_TOKEN)"
+        return f"{message} [{', '.join(details)}]" if details else message
 
-    def throttle_wait(self, response, body: Any) -> float | None:
+    def throttle_wait(self, response: requests.Response, body: Any) -> float | None:
         error = body.get("error") if isinstance(body, dict) else None
-        if not isinstance(error, dict) or error.get("code") not in THROTTLE_CODES:
+        code = error.get("code") if isinstance(error, dict) else None
+        if code not in THROTTLE_CODES or not 400 <= response.status_code < 500:
             return None
-        try:
-            usage = json.loads(response.headers.get("X-Business-Use-Case-Usage") or "{}")
-            minutes = max(e.get("estimated_time_to_regain_access", 0) for entries in usage.values() for e in entries)
-        except (ValueError, AttributeError, TypeError):
-            minutes = 0
-        return minutes * 60.0
+        return _regain_access_seconds(response.headers)
 
-    def _follow(self, url: str) -> str:
-        """Accept a paging.next URL only on our own host, and never with a token in it."""
-        base, nxt = urlsplit(self.base_url), urlsplit(url)
-        if (nxt.scheme, nxt.netloc) != (base.scheme, base.netloc):
-            raise ApiError("facebook", "paging.next", None, f"refusing to follow a next page on another host ({nxt.netloc})")
-        query = urlencode([(k, v) for k, v in parse_qsl(nxt.query, keep_blank_values=True) if k != "access_token"])
-        return urlunsplit((nxt.scheme, nxt.netloc, nxt.path, query, ""))
-
-    def _pages(self, path: str, endpoint: str, params: dict) -> Iterator[list[dict]]:
-        url, query = f"{self.base_url}{path}", {**params, "limit": self.page_size}
-        while True:
-            body = self.request("GET", url, endpoint=endpoint, params=query) or {}
-            yield body.get("data") or []
-            nxt = (body.get("paging") or {}).get("next")
-            if not nxt:
-                return
-            url, query = self._follow(nxt), None
+    # --- streams -------------------------------------------------------------------------
+    def read(self, stream: str, window: Window) -> Iterator[list[dict]]:
+        readers = {"posts": self._posts, "comments": self._comments, "reactions": self._reactions,
+                   "post_insights": self._insights}
+        if stream not in readers:
+            raise KeyError(f"unknown stream {stream!r}; known: {', '.join(readers)}")
+        yield from readers[stream](window)
 
     def _posts(self, window: Window) -> Iterator[list[dict]]:
-        params = {"fields": POST_FIELDS, "since": int(window.start_ts.timestamp()), "until": int(window.end_ts.timestamp())}
-        for items in self._pages(f"/{self.page_id}/published_posts", "{page-id}/published_posts", params):
-            seen = observed_at(self.last_headers)
-            yield [post_from_api(p, seen) for p in items]
+        seen: set[str] = set()
+        for data in self._published_posts(window, POST_FIELDS, "posts"):
+            at = observed_at(self.last_headers)
+            records = []
+            for r in data:
+                record = post_from_api(r, at)
+                if record["post_id"] not in seen and window.start_ts <= record["created_time"] < window.end_ts:
+                    seen.add(record["post_id"])
+                    records.append(record)
+            self.page_done("posts", len(records))
+            if records:
+                yield records
 
-    def read(self, stream: str, window: Window) -> Iterator[list[dict]]:
-        if stream == "posts":
-            for records in self._posts(window):
-                yield self._page(stream, records)
-            return
-        if stream not in ("comments", "reactions", "post_insights"):
-            raise KeyError(stream)
-        for post_id in [r["post_id"] for records in self._posts(window) for r in records]:
-            if stream == "comments":
-                params = {"filter": "stream", "order": "chronological", "fields": "id,created_time,message,from{id,name},parent{id}"}
-                for items in self._pages(f"/{post_id}/comments", "{post-id}/comments", params):
-                    yield self._page(stream, [comment_from_api(c, post_id) for c in items])
-            elif stream == "reactions":
-                for items in self._pages(f"/{post_id}/reactions", "{post-id}/reactions", {"fields": "id,name,type"}):
-                    seen = observed_at(self.last_headers)
-                    yield self._page(stream, [{"post_id": post_id, "user_id": require(r, "id", "facebook", "reactions", str),
-                                               "name": r.get("name"), "type": r.get("type"), "observed_at": seen} for r in items])
-            else:
-                body = self.request("GET", f"{self.base_url}/{post_id}/insights", endpoint="{post-id}/insights",
-                                    params={"metric": ",".join(INSIGHT_METRICS)}) or {}
-                seen = observed_at(self.last_headers)
-                yield self._page(stream, [insight_from_api(m, post_id, seen) for m in body.get("data") or []])
+    def _comments(self, window: Window) -> Iterator[list[dict]]:
+        seen: set[str] = set()
+        for post_id in self._post_ids(window, "comments"):
+            params = {"filter": "stream", "order": "chronological", "fields": COMMENT_FIELDS, "limit": self.page_size}
+            for data in self._pages(f"{self.base_url}/{post_id}/comments", params, f"{post_id}/comments", "comments"):
+                records = [c for c in (comment_from_api(r, post_id) for r in data) if c["comment_id"] not in seen]
+                seen.update(c["comment_id"] for c in records)
+                self.page_done("comments", len(records))
+                if records:
+                    yield records
 
-    def _page(self, stream: str, records: list[dict]) -> list[dict]:
-        self.page_done(stream, len(records))
-        return records
+    def _reactions(self, window: Window) -> Iterator[list[dict]]:
+        for post_id in self._post_ids(window, "reactions"):
+            seen: set[str] = set()
+            params = {"fields": REACTION_FIELDS, "limit": self.page_size}
+            for data in self._pages(f"{self.base_url}/{post_id}/reactions", params, f"{post_id}/reactions", "reactions"):
+                at = observed_at(self.last_headers)
+                records = [x for x in (reaction_from_api(r, post_id, at) for r in data) if x["user_id"] not in seen]
+                seen.update(x["user_id"] for x in records)
+                self.page_done("reactions", len(records))
+                if records:
+                    yield records
+
+    def _insights(self, window: Window) -> Iterator[list[dict]]:
+        for post_id in self._post_ids(window, "post_insights"):
+            records = []
+            for metric in self.insight_metrics:  # one per call: a retired metric fails the whole call
+                body = self.request("GET", f"{self.base_url}/{post_id}/insights", endpoint=f"{post_id}/insights",
+                                    params={"metric": metric}) or {}
+                at = observed_at(self.last_headers)
+                data = body.get("data") if isinstance(body, dict) else None
+                if not isinstance(data, list):
+                    raise SchemaError("facebook", "post_insights", "data")
+                records += [insight_from_api(r, post_id, at) for r in data]
+            self.page_done("post_insights", len(records))
+            if records:
+                yield records
+
+    # --- paging --------------------------------------------------------------------------
+    def _published_posts(self, window: Window, fields: str, stream: str) -> Iterator[list[dict]]:
+        params = {"fields": fields, "since": int(window.start_ts.timestamp()), "until": int(window.end_ts.timestamp()),
+                  "limit": self.page_size}
+        yield from self._pages(f"{self.base_url}/{self.page_id}/published_posts", params, "published_posts", stream)
+
+    def _post_ids(self, window: Window, stream: str) -> list[str]:
+        """The window's posts, newest first; one created exactly at the window's end belongs to the next window."""
+        ids: dict[str, None] = {}
+        for data in self._published_posts(window, "id,created_time", stream):
+            for r in data:
+                post_id = require(r, "id", "facebook", stream, str)
+                if window.start_ts <= _ts(r, "created_time", stream) < window.end_ts:
+                    ids.setdefault(post_id)
+        return list(ids)
+
+    def _pages(self, url: str, params: dict[str, Any] | None, endpoint: str, stream: str) -> Iterator[list[dict]]:
+        """The `data` of each page, following `paging.next` until it is absent (an empty page is not the end)."""
+        followed: set[str] = set()
+        while True:
+            body = self.request("GET", url, endpoint=endpoint, params=params)
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise SchemaError("facebook", stream, "data")
+            yield body["data"]
+            paging = body.get("paging")
+            nxt = paging.get("next") if isinstance(paging, dict) else None
+            if not nxt:
+                return
+            url, params = self._safe_next(nxt, endpoint, stream), None
+            if url in followed:
+                raise ApiError(self.source, endpoint, None, "paging.next repeats a page already read: stopping a paging loop")
+            followed.add(url)
+
+    def _safe_next(self, nxt: Any, endpoint: str, stream: str) -> str:
+        """`paging.next` on the base URL's own origin, with any credential Meta echoed into it removed."""
+        if not isinstance(nxt, str):
+            raise SchemaError("facebook", stream, "paging.next", f"of type {type(nxt).__name__}")
+        parts, base = urlsplit(nxt), urlsplit(self.base_url)
+        if _origin(parts) != _origin(base):
+            shown = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+            raise ApiError(self.source, endpoint, None, f"refusing paging.next on another origin: {shown} (expected {_origin_text(base)})")
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in CREDENTIAL_PARAMS]
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
 
 
-def _total(block: Any, stream: str, name: str) -> int:
-    summary = require(block, "summary", "facebook", f"{stream}.{name}", dict)
-    return require(summary, "total_count", "facebook", f"{stream}.{name}.summary", int)
+def _origin(parts) -> tuple[str, str, int | None]:
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port or default
 
 
-def post_from_api(p: dict, seen) -> dict:
-    attachments = (p.get("attachments") or {}).get("data") or []
-    shares = p.get("shares")
-    return {
-        "post_id": require(p, "id", "facebook", "posts", str), "snapshot_date": seen.date(), "observed_at": seen,
-        "created_time": parse_ts(require(p, "created_time", "facebook", "posts", str)), "message": p.get("message"),
-        "permalink_url": p.get("permalink_url"),
-        "link": next((a.get("unshimmed_url") or a.get("url") for a in attachments if a.get("unshimmed_url") or a.get("url")), None),
-        "reactions_total": _total(require(p, "reactions", "facebook", "posts", dict), "posts", "reactions"),
-        "comments_total": _total(require(p, "comments", "facebook", "posts", dict), "posts", "comments"),
-        "shares_count": require(shares, "count", "facebook", "posts.shares", int) if shares is not None else None,
-    }
+def _origin_text(parts) -> str:
+    scheme, host, port = _origin(parts)
+    return f"{scheme}://{host}:{port}"
 
 
-def comment_from_api(c: dict, post_id: str) -> dict:
-    author = c.get("from") or {}
-    return {"comment_id": require(c, "id", "facebook", "comments", str), "post_id": post_id,
-            "created_time": parse_ts(require(c, "created_time", "facebook", "comments", str)), "message": c.get("message"),
-            "from_id": author.get("id"), "from_name": author.get("name"), "parent_id": (c.get("parent") or {}).get("id")}
-
-
-def insight_from_api(m: dict, post_id: str, seen) -> dict:
-    values = require(m, "values", "facebook", "post_insights", list)
-    value = require(values[0] if values else {}, "value", "facebook", "post_insights.values", int)
-    return {"post_id": post_id, "metric": require(m, "name", "facebook", "post_insights", str), "period": m.get("period"),
-            "snapshot_date": seen.date(), "value": value}
+def _regain_access_seconds(headers: Mapping[str, str]) -> float:
+    """Meta's own wait (X-Business-Use-Case-Usage `estimated_time_to_regain_access`, minutes) in seconds; 0 = back off."""
+    raw = headers.get("X-Business-Use-Case-Usage")
+    if not raw:
+        return 0.0
+    try:
+        usage = json.loads(raw)
+    except ValueError:
+        return 0.0
+    minutes = 0.0
+    for entries in usage.values() if isinstance(usage, dict) else ():
+        for entry in entries if isinstance(entries, list) else ():
+            value = entry.get("estimated_time_to_regain_access") if isinstance(entry, dict) else None
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                minutes = max(minutes, float(value))
+    return minutes * 60.0

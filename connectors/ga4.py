@@ -1,72 +1,123 @@
 """Google Analytics 4 Data API `runReport`: campaign-daily and identified-user-daily reports.
 
-POST {base}/properties/{id}:runReport with a Bearer token. Offset paging in the body until
-`offset >= rowCount` (the server silently caps `limit` at 250,000, so a short page says nothing).
-An empty report has neither `rows` nor `rowCount`. Every value is a string, cast by the declared
-metric type. Dates are the property's own time zone, recorded beside each row, as are
-thresholding and `(other)`-row data loss: surfaced, never dropped.
+POST {base}/properties/{id}:runReport with a Bearer token. Paging is offset/limit in the body
+until `offset >= rowCount` (the server silently caps `limit` at 250,000, so a short page says
+nothing). An empty report has neither `rows` nor `rowCount`. Every value is a string, cast by
+the declared metric type. Dates are in the property's time zone, recorded beside each row, as
+are thresholding and `(other)`-row data loss: surfaced, never dropped. `last_metadata` keeps the
+last report's metadata for callers.
+
+The offset advances by the rows not seen before in this report (a report's rows are unique by
+their dimension values), not by the page length: if the server's rows drift between pages, a
+page that starts early repeats rows (the loader de-duplicates on the key) instead of pushing
+the next offset past rows never read.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Iterator
+from datetime import date, datetime
+from typing import Any
 
 import pyarrow as pa
 
-from connectors.http import ApiClient, SchemaError, require, validate_base_url
-from connectors.streams import StreamSpec, Window
+from connectors.http import ApiClient, ConfigError, SchemaError, require, validate_base_url
+from connectors.streams import StreamSpec, Window, spec_by_name
 
+SOURCE = "ga4"
 DEFAULT_BASE_URL = "https://analyticsdata.googleapis.com/v1beta"
-MAX_LIMIT = 250_000
-METRICS = ("sessions", "engagedSessions", "screenPageViews", "userEngagementDuration", "activeUsers")
-METRIC_COLUMNS = {"sessions": "sessions", "engagedSessions": "engaged_sessions", "screenPageViews": "screen_page_views",
-                  "userEngagementDuration": "user_engagement_duration", "activeUsers": "active_users"}
-_METRIC_FIELDS = [("sessions", pa.int64()), ("engaged_sessions", pa.int64()), ("screen_page_views", pa.int64()),
-                  ("user_engagement_duration", pa.float64()), ("active_users", pa.int64())]
-_META_FIELDS = [("property_time_zone", pa.string()), ("subject_to_thresholding", pa.bool_()),
-                ("data_loss_from_other_row", pa.bool_())]
+DEFAULT_PAGE_SIZE = 100_000
+MAX_PAGE_SIZE = 250_000  # the server's cap on `limit`
+ENDPOINT = "runReport"
+
+# API metric name -> column
+METRICS = {
+    "sessions": "sessions",
+    "engagedSessions": "engaged_sessions",
+    "screenPageViews": "screen_page_views",
+    "userEngagementDuration": "user_engagement_duration",
+    "activeUsers": "active_users",
+}
+_METRIC_FIELDS = [
+    ("sessions", pa.int64()),
+    ("engaged_sessions", pa.int64()),
+    ("screen_page_views", pa.int64()),
+    ("active_users", pa.int64()),
+    ("user_engagement_duration", pa.float64()),
+]
+_FLOAT_COLUMNS = {"user_engagement_duration"}
+_META_FIELDS = [
+    ("property_time_zone", pa.string()),
+    ("subject_to_thresholding", pa.bool_()),
+    ("data_loss_from_other_row", pa.bool_()),
+]
 
 CAMPAIGN_DAILY = StreamSpec(
-    "ga4", "campaign_daily",
-    pa.schema([("date", pa.date32()), ("campaign", pa.string()), ("new_vs_returning", pa.string()), *_METRIC_FIELDS, *_META_FIELDS]),
+    SOURCE, "campaign_daily",
+    pa.schema([("date", pa.date32()), ("campaign", pa.string()), ("new_vs_returning", pa.string()),
+               *_METRIC_FIELDS, *_META_FIELDS]),
     ("date", "campaign", "new_vs_returning"), strategy="window", window_column="date",
-    description="GA4 sessions per property-local date x session campaign x new/returning",
+    description="GA4 sessions per property-local date x session campaign (raw spelling) x new/returning",
 )
 USER_DAILY = StreamSpec(
-    "ga4", "user_daily",
-    pa.schema([("date", pa.date32()), ("campaign", pa.string()), ("user_id", pa.string()), *_METRIC_FIELDS, *_META_FIELDS]),
+    SOURCE, "user_daily",
+    pa.schema([("date", pa.date32()), ("campaign", pa.string()), ("user_id", pa.string()),
+               *_METRIC_FIELDS, *_META_FIELDS]),
     ("date", "campaign", "user_id"), strategy="window", window_column="date",
-    description="GA4 sessions per date x campaign x the site's user id (user-scoped custom dimension); '(not set)' is anonymous",
+    description="GA4 sessions per date x session campaign x the site's user id (a user-scoped custom dimension); "
+                "'(not set)' is anonymous traffic, '(other)' rows are kept",
 )
 
-
-def _cast(value: str, metric_type: str, column: str) -> Any:
-    try:
-        if metric_type == "TYPE_INTEGER":
-            return int(value)
-        return float(value)
-    except (TypeError, ValueError):
-        raise SchemaError("ga4", "report", column, f"not a number ({value!r})") from None
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(:[A-Za-z0-9_]+)?$")
 
 
 @dataclass
 class Ga4Client(ApiClient):
-    property_id: str = ""
-    access_token: str = ""
-    user_id_dimension: str = "customUser:site_user_id"
-    page_size: int = 100_000
-    last_metadata: dict = field(default_factory=dict)
+    """Build with `from_settings` (validates everything); the constructor trusts its arguments."""
 
-    source = "ga4"
+    property_id: str = ""
+    access_token: str = field(default="", repr=False)
+    user_id_dimension: str = "customUser:site_user_id"
+    page_size: int = DEFAULT_PAGE_SIZE
+    last_metadata: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    source = SOURCE
     STREAMS = (CAMPAIGN_DAILY, USER_DAILY)
 
     @classmethod
-    def from_settings(cls, property_id: str, access_token: str, user_id_dimension: str, base_url: str | None = None, **kw: Any) -> Ga4Client:
-        return cls(base_url=validate_base_url(base_url, "GA4_API_URL", DEFAULT_BASE_URL), property_id=property_id,
-                   access_token=access_token, user_id_dimension=user_id_dimension, **kw)
+    def from_settings(
+        cls,
+        property_id: str | None,
+        access_token: str | None,
+        user_id_dimension: str | None = None,
+        base_url: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **kw: Any,
+    ) -> Ga4Client:
+        property_id = (property_id or "").strip()
+        if not property_id.isdigit():
+            raise ConfigError("GA4_PROPERTY_ID must be the numeric property id (Admin > Property details)")
+        if not (access_token or "").strip():
+            raise ConfigError("GA4_ACCESS_TOKEN is empty: set it to an OAuth2 access token with analytics.readonly")
+        user_id_dimension = (user_id_dimension or "customUser:site_user_id").strip()
+        if not _NAME.match(user_id_dimension):
+            raise ConfigError(
+                f"GA4_USER_ID_DIMENSION must be a dimension API name like customUser:site_user_id (got {user_id_dimension!r})"
+            )
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ConfigError(f"GA4 page size must be between 1 and {MAX_PAGE_SIZE} (got {page_size})")
+        return cls(
+            base_url=validate_base_url(base_url, "GA4_API_URL", DEFAULT_BASE_URL),
+            property_id=property_id,
+            access_token=access_token.strip(),
+            user_id_dimension=user_id_dimension,
+            page_size=page_size,
+            **kw,
+        )
 
+    # --- the API's dialect ------------------------------------------------------------
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token}"}
 
@@ -74,52 +125,148 @@ class Ga4Client(ApiClient):
         return (self.access_token,)
 
     def error_message(self, body: Any, response) -> str:
+        """google.rpc.Status: {"error": {"code", "message", "status"}} -> "STATUS: message"."""
         error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict):
-            return f"{error.get('status', '')}: {error.get('message', '')}".strip(": ")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            status = error.get("status")
+            return f"{status}: {error['message']}" if isinstance(status, str) and status else error["message"]
         return super().error_message(body, response)
 
+    # --- streams ----------------------------------------------------------------------
+    def dimensions(self, stream: str) -> list[tuple[str, str]]:
+        """(API dimension, column) for a stream, in request order."""
+        third = {"campaign_daily": ("newVsReturning", "new_vs_returning"),
+                 "user_daily": (self.user_id_dimension, "user_id")}
+        spec_by_name(self.STREAMS, stream)  # KeyError naming the known streams
+        return [("date", "date"), ("sessionCampaignName", "campaign"), third[stream]]
+
     def read(self, stream: str, window: Window) -> Iterator[list[dict]]:
-        third = {"campaign_daily": ("newVsReturning", "new_vs_returning"), "user_daily": (self.user_id_dimension, "user_id")}[stream]
-        dimensions = ["date", "sessionCampaignName", third[0]]
-        offset, limit = 0, min(self.page_size, MAX_LIMIT)
+        dimensions = self.dimensions(stream)
+        limit = max(1, min(self.page_size, MAX_PAGE_SIZE))
+        request = {
+            "dateRanges": [{"startDate": window.start.isoformat(), "endDate": window.last_day.isoformat()}],
+            "dimensions": [{"name": d} for d, _ in dimensions],
+            "metrics": [{"name": m} for m in METRICS],
+            "orderBys": [{"dimension": {"dimensionName": d}} for d, _ in dimensions],
+            "limit": limit,
+            "keepEmptyRows": False,
+        }
+        url = f"{self.base_url}/properties/{self.property_id}:runReport"
+        key_columns = [column for _, column in dimensions]
+        seen: set[tuple] = set()
+        offset = 0
+        self.last_metadata = {}
         while True:
-            body = self.request("POST", f"{self.base_url}/properties/{self.property_id}:runReport", endpoint="runReport", json={
-                "dateRanges": [{"startDate": window.start.isoformat(), "endDate": window.last_day.isoformat()}],
-                "dimensions": [{"name": d} for d in dimensions],
-                "metrics": [{"name": m} for m in METRICS],
-                "orderBys": [{"dimension": {"dimensionName": d}} for d in dimensions],
-                "offset": offset, "limit": limit, "keepEmptyRows": False,
-            }) or {}
-            metadata = body.get("metadata") or {}
-            self.last_metadata = metadata
-            types = {h.get("name"): h.get("type", "TYPE_FLOAT") for h in body.get("metricHeaders", [])}
-            rows = body.get("rows") or []
-            records = [self.from_api(r, dimensions, types, third[1], metadata, stream) for r in rows]
+            body = self.request("POST", url, endpoint=ENDPOINT, json={**request, "offset": offset})
+            if not isinstance(body, dict):
+                raise SchemaError(SOURCE, stream, "report", f"not a JSON object ({type(body).__name__})")
+            metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+            flags = self._remember(metadata)
+            rows = body.get("rows") or []  # absent on an empty report or past the end
+            if not isinstance(rows, list):
+                raise SchemaError(SOURCE, stream, "rows", f"of type {type(rows).__name__}")
+            records = []
+            if rows:
+                columns = self._columns(body, stream, dimensions)
+                records = [row_from_api(row, columns, flags, stream) for row in rows]
             self.page_done(stream, len(records))
             if records:
                 yield records
-            offset += len(rows)
-            if not rows or offset >= int(body.get("rowCount") or 0):
+            fresh = 0
+            for record in records:
+                key = tuple(record[c] for c in key_columns)
+                if key not in seen:
+                    seen.add(key)
+                    fresh += 1
+            offset += max(fresh, 1) if records else 0
+            row_count = body.get("rowCount", 0)
+            if not isinstance(row_count, int | str) or not str(row_count).isdigit():
+                raise SchemaError(SOURCE, stream, "rowCount", f"not a count ({row_count!r})")
+            if not records or offset >= int(row_count):
                 return
 
-    def from_api(self, row: dict, dimensions: list[str], types: dict, third_column: str, metadata: dict, stream: str) -> dict:
-        dims = require(row, "dimensionValues", "ga4", stream, list)
-        values = require(row, "metricValues", "ga4", stream, list)
-        if len(dims) != len(dimensions) or len(values) != len(METRICS):
-            raise SchemaError("ga4", stream, "dimensionValues/metricValues", "of the wrong length")
-        dim = [require(d, "value", "ga4", stream, str) for d in dims]
-        try:
-            day = datetime.strptime(dim[0], "%Y%m%d").date()
-        except ValueError:
-            raise SchemaError("ga4", stream, "date", f"not YYYYMMDD ({dim[0]!r})") from None
-        record: dict[str, Any] = {"date": day, "campaign": dim[1], third_column: dim[2]}
-        for metric, value in zip(METRICS, values):
-            record[METRIC_COLUMNS[metric]] = _cast(require(value, "value", "ga4", stream, str), types.get(metric, "TYPE_FLOAT"), metric)
-        record["property_time_zone"] = metadata.get("timeZone")
-        record["subject_to_thresholding"] = bool(metadata.get("subjectToThresholding", False))
-        record["data_loss_from_other_row"] = bool(metadata.get("dataLossFromOtherRow", False))
-        return record
+    def _remember(self, metadata: dict) -> dict[str, Any]:
+        """Flags of this page, OR-ed into `last_metadata` over the pages of one report."""
+        flags = {
+            "property_time_zone": metadata.get("timeZone") if isinstance(metadata.get("timeZone"), str) else None,
+            "subject_to_thresholding": metadata.get("subjectToThresholding") is True,
+            "data_loss_from_other_row": metadata.get("dataLossFromOtherRow") is True,
+        }
+        previous = self.last_metadata
+        self.last_metadata = {
+            **metadata,
+            "timeZone": flags["property_time_zone"],
+            "subjectToThresholding": flags["subject_to_thresholding"] or previous.get("subjectToThresholding", False),
+            "dataLossFromOtherRow": flags["data_loss_from_other_row"] or previous.get("dataLossFromOtherRow", False),
+        }
+        return flags
+
+    @staticmethod
+    def _columns(body: dict, stream: str, dimensions: list[tuple[str, str]]) -> dict[str, Any]:
+        """Where each wanted dimension and metric sits in a row, and each metric's declared type."""
+        dim_headers = require(body, "dimensionHeaders", SOURCE, stream, list)
+        metric_headers = require(body, "metricHeaders", SOURCE, stream, list)
+        dim_names = [require(h, "name", SOURCE, stream, str) for h in dim_headers]
+        metric_names = [require(h, "name", SOURCE, stream, str) for h in metric_headers]
+        columns: dict[str, Any] = {"dims": [], "metrics": []}
+        for api_name, column in dimensions:
+            if api_name not in dim_names:
+                raise SchemaError(SOURCE, stream, f"dimensionHeaders.{api_name}")
+            columns["dims"].append((dim_names.index(api_name), api_name, column))
+        for api_name, column in METRICS.items():
+            if api_name not in metric_names:
+                raise SchemaError(SOURCE, stream, f"metricHeaders.{api_name}")
+            i = metric_names.index(api_name)
+            metric_type = metric_headers[i].get("type") or "TYPE_FLOAT"
+            columns["metrics"].append((i, api_name, column, metric_type))
+        columns["n_dims"], columns["n_metrics"] = len(dim_names), len(metric_names)
+        return columns
 
 
+def _values(row: dict, key: str, expected: int, stream: str) -> list[str]:
+    values = require(row, key, SOURCE, stream, list)
+    if len(values) != expected:
+        raise SchemaError(SOURCE, stream, key, f"of length {len(values)} where the headers announce {expected}")
+    out = []
+    for item in values:
+        if not isinstance(item, dict):
+            raise SchemaError(SOURCE, stream, f"{key}.value", f"of type {type(item).__name__}")
+        out.append(require(item, "value", SOURCE, stream, str))
+    return out
 
+
+def _metric(text: str, metric_type: str, column: str, stream: str) -> int | float:
+    try:
+        number = int(text) if metric_type == "TYPE_INTEGER" else float(text)
+    except ValueError:
+        raise SchemaError(SOURCE, stream, column, f"not a number ({text[:40]!r})") from None
+    if metric_type == "TYPE_MILLISECONDS":
+        number = number / 1000.0
+    if column in _FLOAT_COLUMNS:
+        return float(number)
+    if isinstance(number, float):
+        if not number.is_integer():
+            raise SchemaError(SOURCE, stream, column, f"not a whole number ({text[:40]!r})")
+        number = int(number)
+    return number
+
+
+def row_from_api(row: dict, columns: dict[str, Any], flags: dict[str, Any], stream: str) -> dict:
+    """One runReport row -> one record with exactly the stream's columns."""
+    dims = _values(row, "dimensionValues", columns["n_dims"], stream)
+    metrics = _values(row, "metricValues", columns["n_metrics"], stream)
+    record: dict[str, Any] = {}
+    for i, api_name, column in columns["dims"]:
+        record[column] = dims[i]
+    record["date"] = _date(record["date"], stream)
+    for i, _api_name, column, metric_type in columns["metrics"]:
+        record[column] = _metric(metrics[i], metric_type, column, stream)
+    record.update(flags)
+    return record
+
+
+def _date(text: str, stream: str) -> date:
+    try:
+        return datetime.strptime(text, "%Y%m%d").date()
+    except ValueError:
+        raise SchemaError(SOURCE, stream, "date", f"not YYYYMMDD ({text[:40]!r})") from None

@@ -1,49 +1,105 @@
 """HubSpot CRM v3 contacts: the identity links (email, site user id, X handle, Facebook id).
 
-Whole pull: GET /crm/v3/objects/contacts, `after` cursor paging until `paging.next` is absent.
-Incremental: POST /crm/v3/objects/contacts/search on lastmodifieddate >= cursor, sorted
-ascending. Search stops at 10,000 results per query, so when a query reaches the cap it is
-restarted from the last lastmodifieddate seen (the merge on `id` absorbs the overlap).
+Values are kept exactly as stored in the CRM (normalisation is dbt staging's job).
+
+- Whole pull (`window.cursor is None`): GET /crm/v3/objects/contacts with `after` cursor paging
+  until `paging.next` is absent.
+- Incremental (`window.cursor` set): POST /crm/v3/objects/contacts/search for
+  `lastmodifieddate >= cursor`, sorted ascending. Search answers at most 10,000 results per
+  query (asking for `after >= 10000` is a 400), so when the next `after` would reach the cap
+  the search restarts with `lastmodifieddate >= <the last lastmodifieddate seen>`. Contacts
+  sharing that timestamp come again; the merge on `id` absorbs the repeats. If a whole capped
+  query shares one timestamp (a bulk import), restarting cannot make progress, and the client
+  falls back to the whole pull, which has no cap.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterator
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pyarrow as pa
 
-from connectors.http import ApiClient, require, validate_base_url
-from connectors.streams import StreamSpec, Window, parse_ts
+from connectors.http import ApiClient, ConfigError, SchemaError, require, validate_base_url
+from connectors.streams import StreamSpec, Window, parse_ts, spec_by_name
 
+SOURCE = "hubspot"
+STREAM = "contacts"
 DEFAULT_BASE_URL = "https://api.hubapi.com"
-SEARCH_RESULT_CAP = 10_000
+LIST_PAGE_SIZE = 100  # the list endpoint's maximum `limit`
+SEARCH_PAGE_SIZE = 200  # the search endpoint's maximum `limit`
+SEARCH_RESULT_CAP = 10_000  # results one search query can page through
+LIST_ENDPOINT = "crm/v3/objects/contacts"
+SEARCH_ENDPOINT = "crm/v3/objects/contacts/search"
 TS = pa.timestamp("us", tz="UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_PROPERTY = re.compile(r"^[A-Za-z0-9_]+$")
 
 CONTACTS = StreamSpec(
-    "hubspot", "contacts",
-    pa.schema([("id", pa.string()), ("email", pa.string()), ("site_user_id", pa.string()), ("x_handle", pa.string()),
-               ("facebook_user_id", pa.string()), ("created_at", TS), ("updated_at", TS), ("archived", pa.bool_())]),
-    ("id",), cursor_column="updated_at",
-    description="CRM contacts with the identifier properties exactly as stored (normalised in dbt staging)",
+    SOURCE, STREAM,
+    pa.schema([
+        ("id", pa.string()),
+        ("email", pa.string()),
+        ("site_user_id", pa.string()),
+        ("x_handle", pa.string()),
+        ("facebook_user_id", pa.string()),
+        ("created_at", TS),
+        ("updated_at", TS),
+        ("archived", pa.bool_()),
+    ]),
+    ("id",), strategy="merge", cursor_column="updated_at",
+    description="CRM contacts with their identifier properties exactly as stored (normalised in dbt staging)",
 )
 
 
 @dataclass
 class HubSpotClient(ApiClient):
-    access_token: str = ""
+    """Build with `from_settings` (validates everything); the constructor trusts its arguments."""
+
+    access_token: str = field(default="", repr=False)
     user_id_property: str = "site_user_id"
     x_handle_property: str = "twitterhandle"
     facebook_id_property: str = "facebook_user_id"
-    page_size: int = 100
+    page_size: int = LIST_PAGE_SIZE
+    search_page_size: int = SEARCH_PAGE_SIZE
+    search_cap: int = SEARCH_RESULT_CAP
 
-    source = "hubspot"
+    source = SOURCE
     STREAMS = (CONTACTS,)
 
     @classmethod
-    def from_settings(cls, access_token: str, base_url: str | None = None, **kw: Any) -> HubSpotClient:
-        return cls(base_url=validate_base_url(base_url, "HUBSPOT_API_URL", DEFAULT_BASE_URL), access_token=access_token, **kw)
+    def from_settings(
+        cls,
+        access_token: str | None,
+        base_url: str | None = None,
+        user_id_property: str | None = None,
+        x_handle_property: str | None = None,
+        facebook_id_property: str | None = None,
+        **kw: Any,
+    ) -> HubSpotClient:
+        if not (access_token or "").strip():
+            raise ConfigError("HUBSPOT_ACCESS_TOKEN is empty: set it to a private app token with crm.objects.contacts.read")
+        props = {}
+        for variable, name, value, default in (
+            ("HUBSPOT_USER_ID_PROPERTY", "user_id_property", user_id_property, "site_user_id"),
+            ("HUBSPOT_X_HANDLE_PROPERTY", "x_handle_property", x_handle_property, "twitterhandle"),
+            ("HUBSPOT_FACEBOOK_ID_PROPERTY", "facebook_id_property", facebook_id_property, "facebook_user_id"),
+        ):
+            value = (value or default).strip()
+            if not _PROPERTY.match(value):
+                raise ConfigError(f"{variable} must be a contact property's internal name like {default} (got {value!r})")
+            props[name] = value
+        return cls(
+            base_url=validate_base_url(base_url, "HUBSPOT_API_URL", DEFAULT_BASE_URL),
+            access_token=access_token.strip(),
+            **props,
+            **kw,
+        )
 
+    # --- the API's dialect ------------------------------------------------------------
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token}"}
 
@@ -51,69 +107,134 @@ class HubSpotClient(ApiClient):
         return (self.access_token,)
 
     def error_message(self, body: Any, response) -> str:
-        if isinstance(body, dict) and body.get("message"):
+        """{"status":"error","message":...,"category"|"errorType":...} -> "message (CATEGORY)"."""
+        if isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"]:
             category = body.get("category") or body.get("errorType")
-            return f"{body['message']} ({category})" if category else body["message"]
+            return f"{body['message']} ({category})" if isinstance(category, str) and category else body["message"]
         return super().error_message(body, response)
 
+    # --- the stream -------------------------------------------------------------------
     @property
     def properties(self) -> list[str]:
-        return ["email", self.user_id_property, self.x_handle_property, self.facebook_id_property, "createdate", "lastmodifieddate"]
+        wanted = ["email", self.user_id_property, self.x_handle_property, self.facebook_id_property,
+                  "createdate", "lastmodifieddate"]
+        return list(dict.fromkeys(wanted))
 
     def read(self, stream: str, window: Window) -> Iterator[list[dict]]:
-        if stream != "contacts":
-            raise KeyError(stream)
-        yield from (self._search(window.cursor) if window.cursor else self._list())
+        spec_by_name(self.STREAMS, stream)  # KeyError naming the known streams
+        if window.cursor is None:
+            yield from self._list()
+        else:
+            yield from self._search(window.cursor)
 
     def _list(self) -> Iterator[list[dict]]:
-        after = None
+        url = f"{self.base_url}/crm/v3/objects/contacts"
+        after: str | None = None
         while True:
-            params = {"limit": self.page_size, "properties": ",".join(self.properties), "archived": "false"}
-            if after:
+            params = {"limit": min(self.page_size, LIST_PAGE_SIZE), "properties": ",".join(self.properties)}
+            if after is not None:
                 params["after"] = after
-            body = self.request("GET", f"{self.base_url}/crm/v3/objects/contacts", endpoint="contacts", params=params)
-            records = [self.from_api(r) for r in body.get("results", [])]
-            self.page_done("contacts", len(records))
-            yield records
-            after = ((body.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
+            body = self._page(self.request("GET", url, endpoint=LIST_ENDPOINT, params=params))
+            records = [self.from_api(r) for r in body["results"]]
+            self.page_done(STREAM, len(records))
+            if records:
+                yield records
+            after = _next_after(body)
+            if after is None:
                 return
 
-    def _search(self, since) -> Iterator[list[dict]]:
-        since_ms = int(since.timestamp() * 1000)
-        while True:
-            after, last_modified = 0, None
+    def _search(self, cursor: datetime) -> Iterator[list[dict]]:
+        url = f"{self.base_url}/crm/v3/objects/contacts/search"
+        since_ms = _epoch_ms(cursor)
+        limit = min(self.search_page_size, SEARCH_PAGE_SIZE)
+        while True:  # one search query per pass; a pass ends at the result cap or the last page
+            after: str | None = None
+            last_seen: datetime | None = None
             while True:
-                body = self.request("POST", f"{self.base_url}/crm/v3/objects/contacts/search", endpoint="contacts/search", json={
-                    "filterGroups": [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(since_ms)}]}],
+                query = {
+                    "filterGroups": [{"filters": [
+                        {"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(since_ms)}]}],
                     "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
-                    "properties": self.properties, "limit": min(self.page_size * 2, 200), "after": after,
-                })
-                records = [self.from_api(r) for r in body.get("results", [])]
-                self.page_done("contacts", len(records))
-                yield records
+                    "properties": self.properties,
+                    "limit": limit,
+                }
+                if after is not None:
+                    query["after"] = after
+                body = self._page(self.request("POST", url, endpoint=SEARCH_ENDPOINT, json=query))
+                records = [self.from_api(r) for r in body["results"]]
+                self.page_done(STREAM, len(records))
                 if records:
-                    last_modified = records[-1]["updated_at"]
-                nxt = ((body.get("paging") or {}).get("next") or {}).get("after")
-                if not nxt:
+                    yield records
+                    newest = max(r["updated_at"] for r in records)
+                    last_seen = newest if last_seen is None else max(last_seen, newest)
+                after = _next_after(body)
+                if after is None:
                     return
-                after = int(nxt)
-                if after >= SEARCH_RESULT_CAP:
-                    break  # the cap: restart the search from the last modification time seen
-            new_ms = int(last_modified.timestamp() * 1000) if last_modified else since_ms
-            if new_ms <= since_ms:
+                if not after.isdigit():
+                    raise SchemaError(SOURCE, STREAM, "paging.next.after", f"not an offset ({after[:40]!r})")
+                if int(after) >= self.search_cap:
+                    break  # this query can page no further
+            restart_ms = _epoch_ms(last_seen) if last_seen else since_ms
+            if restart_ms <= since_ms:
+                # every result of a capped query shares one timestamp: only the whole pull gets past it
+                yield from self._list()
                 return
-            since_ms = new_ms
+            since_ms = restart_ms
+
+    @staticmethod
+    def _page(body: Any) -> dict:
+        if not isinstance(body, dict):
+            raise SchemaError(SOURCE, STREAM, "results", "missing (the answer is not a JSON object)")
+        require(body, "results", SOURCE, STREAM, list)
+        return body
 
     def from_api(self, r: dict) -> dict:
-        props = require(r, "properties", "hubspot", "contacts", dict)
+        """One HubSpot contact object -> one `contacts` record."""
+        if not isinstance(r, dict):
+            raise SchemaError(SOURCE, STREAM, "results[]", f"of type {type(r).__name__}")
+        props = require(r, "properties", SOURCE, STREAM, dict)
+        archived = r.get("archived", False)
+        if not isinstance(archived, bool):
+            raise SchemaError(SOURCE, STREAM, "archived", f"of type {type(archived).__name__}")
         return {
-            "id": str(require(r, "id", "hubspot", "contacts")),
-            "email": props.get("email"),
-            "site_user_id": props.get(self.user_id_property),
-            "x_handle": props.get(self.x_handle_property),
-            "facebook_user_id": props.get(self.facebook_id_property),
-            "created_at": parse_ts(r.get("createdAt") or props.get("createdate")),
-            "updated_at": parse_ts(require(r, "updatedAt", "hubspot", "contacts", str)),
-            "archived": bool(r.get("archived", False)),
+            "id": require(r, "id", SOURCE, STREAM, str),
+            "email": _optional(props, "email"),
+            "site_user_id": _optional(props, self.user_id_property),
+            "x_handle": _optional(props, self.x_handle_property),
+            "facebook_user_id": _optional(props, self.facebook_id_property),
+            "created_at": _timestamp(r, "createdAt"),
+            "updated_at": _timestamp(r, "updatedAt"),
+            "archived": archived,
         }
+
+
+def _optional(props: dict, name: str) -> str | None:
+    """A requested property: null when empty, a string otherwise (HubSpot sends every value as a string)."""
+    value = props.get(name)
+    if value is not None and not isinstance(value, str):
+        raise SchemaError(SOURCE, STREAM, f"properties.{name}", f"of type {type(value).__name__}")
+    return value
+
+
+def _timestamp(r: dict, key: str) -> datetime:
+    text = require(r, key, SOURCE, STREAM, str)
+    try:
+        return parse_ts(text)
+    except ValueError:
+        raise SchemaError(SOURCE, STREAM, key, f"not an ISO 8601 timestamp ({text[:40]!r})") from None
+
+
+def _next_after(body: dict) -> str | None:
+    paging = body.get("paging")
+    nxt = paging.get("next") if isinstance(paging, dict) else None
+    after = nxt.get("after") if isinstance(nxt, dict) else None
+    if after is None or after == "":
+        return None
+    return str(after)
+
+
+def _epoch_ms(ts: datetime) -> int:
+    """Milliseconds since the epoch, rounded down (a GTE filter then never skips the boundary)."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=timezone.utc)
+    return (ts - _EPOCH) // timedelta(milliseconds=1)

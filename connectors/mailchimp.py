@@ -1,9 +1,13 @@
-"""Mailchimp Marketing API 3.0: sent campaigns, report summaries, per-recipient activity, members.
+"""Mailchimp Marketing API 3.0: sent campaigns, their reports, per-recipient activity and recipients,
+and list members (reference data).
 
-Base URL `https://<dc>.api.mailchimp.com/3.0`, the data center taken from the key's suffix.
-HTTP Basic with any username and the key as password. `count` (max 1000) / `offset` paging until
-`offset >= total_items`. Mailchimp sends no rate-limit headers: 429 (more than 10 simultaneous
-connections) gets urllib3's exponential backoff; this client uses one connection at a time.
+Wire format (API_NOTES.md §3): base URL `https://<dc>.api.mailchimp.com/3.0` where `<dc>` is the
+API key's suffix; HTTP Basic auth with any username and the key as password; `count` (at most
+1000) / `offset` paging over `total_items`; errors as problem JSON (`title`, `detail`); 429 when
+more than 10 connections are open, with no rate-limit headers (urllib3's backoff handles it).
+
+Per-campaign reads (email activity, sent-to) run on a small worker pool (at most 4 workers, far
+below the 10-connection limit) and stream their pages as they arrive.
 """
 
 from __future__ import annotations
@@ -11,185 +15,418 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any, Iterator
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
 
 import pyarrow as pa
+import requests
 
-from connectors.http import ApiClient, ConfigError, require, validate_base_url
-from connectors.streams import StreamSpec, Window, parse_ts
+from connectors.http import ApiClient, ConfigError, SchemaError, require, validate_base_url
+from connectors.streams import StreamSpec, Window, parse_ts, spec_by_name
 
-MAX_COUNT = 1000
+SOURCE = "mailchimp"
+MAX_PAGE = 1000  # Mailchimp's ceiling for `count`
+MAX_WORKERS = 4  # parallel per-campaign reads; the API allows 10 simultaneous connections
+BASIC_USER = "anystring"  # Mailchimp ignores the username
+
 TS = pa.timestamp("us", tz="UTC")
-S, I, F = pa.string(), pa.int64(), pa.float64()
-
-CAMPAIGNS = StreamSpec("mailchimp", "campaigns", pa.schema([
-    ("id", S), ("web_id", I), ("type", S), ("status", S), ("title", S), ("subject_line", S), ("list_id", S),
-    ("create_time", TS), ("send_time", TS), ("emails_sent", I), ("tracking_utm", S),
-    ("variate_combinations", S), ("variate_winner", S)]), ("id",),
-    description="sent email campaigns; tracking_utm is tracking.google_analytics verbatim")
-REPORTS = StreamSpec("mailchimp", "reports", pa.schema([
-    ("campaign_id", S), ("list_id", S), ("send_time", TS), ("emails_sent", I), ("hard_bounces", I), ("soft_bounces", I),
-    ("syntax_errors", I), ("opens_total", I), ("unique_opens", I), ("open_rate", F), ("clicks_total", I),
-    ("unique_clicks", I), ("unique_subscriber_clicks", I), ("click_rate", F), ("unsubscribed", I),
-    ("last_open", TS), ("last_click", TS)]), ("campaign_id",), description="Mailchimp's own report summary per campaign")
-EMAIL_ACTIVITY = StreamSpec("mailchimp", "email_activity", pa.schema([
-    ("activity_id", S), ("campaign_id", S), ("list_id", S), ("email_id", S), ("email_address", S), ("action", S),
-    ("timestamp", TS), ("url", S), ("bounce_type", S), ("ip", S)]), ("activity_id",),
-    description="one row per open, click or bounce; activity_id hashes campaign, member, action, time and url")
-RECIPIENTS = StreamSpec("mailchimp", "recipients", pa.schema([
-    ("campaign_id", S), ("email_id", S), ("email_address", S), ("status", S), ("list_id", S)]), ("campaign_id", "email_id"),
-    description="who each campaign was sent to (reports/{id}/sent-to)")
-LIST_MEMBERS = StreamSpec("mailchimp", "list_members", pa.schema([
-    ("list_id", S), ("id", S), ("email_address", S), ("unique_email_id", S), ("contact_id", S), ("status", S),
-    ("timestamp_opt", TS), ("last_changed", TS)]), ("list_id", "id"), cursor_column="last_changed",
-    description="audience members, pulled whole once and then since the last change stored")
 
 
-def data_center(api_key: str) -> str:
-    dc = api_key.rsplit("-", 1)[1] if "-" in api_key else ""
-    if not dc.isalnum():
-        raise ConfigError("MAILCHIMP_API_KEY has no data-center suffix (expected '<key>-us21'): copy the whole key")
-    return dc
+def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
+    return pa.schema([pa.field(name, kind) for name, kind in fields])
 
 
-def _iso(ts) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+CAMPAIGNS = StreamSpec(
+    SOURCE, "campaigns",
+    _schema(("id", pa.string()), ("web_id", pa.int64()), ("type", pa.string()), ("status", pa.string()),
+            ("title", pa.string()), ("subject_line", pa.string()), ("list_id", pa.string()),
+            ("create_time", TS), ("send_time", TS), ("emails_sent", pa.int64()), ("tracking_utm", pa.string()),
+            ("variate_combinations", pa.string()), ("variate_winner", pa.string())),
+    primary_key=("id",),
+    description="Campaigns sent in the window; tracking_utm is tracking.google_analytics verbatim (the utm_campaign value).",
+)
+REPORTS = StreamSpec(
+    SOURCE, "reports",
+    _schema(("campaign_id", pa.string()), ("list_id", pa.string()), ("send_time", TS), ("emails_sent", pa.int64()),
+            ("hard_bounces", pa.int64()), ("soft_bounces", pa.int64()), ("syntax_errors", pa.int64()),
+            ("opens_total", pa.int64()), ("unique_opens", pa.int64()), ("open_rate", pa.float64()),
+            ("clicks_total", pa.int64()), ("unique_clicks", pa.int64()), ("unique_subscriber_clicks", pa.int64()),
+            ("click_rate", pa.float64()), ("unsubscribed", pa.int64()), ("last_open", TS), ("last_click", TS)),
+    primary_key=("campaign_id",),
+    description="Mailchimp's own per-campaign summary for campaigns sent in the window, as of the read.",
+)
+EMAIL_ACTIVITY = StreamSpec(
+    SOURCE, "email_activity",
+    _schema(("activity_id", pa.string()), ("campaign_id", pa.string()), ("list_id", pa.string()),
+            ("email_id", pa.string()), ("email_address", pa.string()), ("action", pa.string()),
+            ("timestamp", TS), ("url", pa.string()), ("bounce_type", pa.string()), ("ip", pa.string())),
+    primary_key=("activity_id",),
+    description="One row per open, click or bounce since the window start, for campaigns sent in the window. "
+                "activity_id hashes (campaign_id, email_id, action, timestamp, url).",
+)
+RECIPIENTS = StreamSpec(
+    SOURCE, "recipients",
+    _schema(("campaign_id", pa.string()), ("email_id", pa.string()), ("email_address", pa.string()),
+            ("status", pa.string()), ("list_id", pa.string())),
+    primary_key=("campaign_id", "email_id"),
+    description="Who each campaign sent in the window went to; status sent, hard or soft (bounce).",
+)
+LIST_MEMBERS = StreamSpec(
+    SOURCE, "list_members",
+    _schema(("list_id", pa.string()), ("id", pa.string()), ("email_address", pa.string()),
+            ("unique_email_id", pa.string()), ("contact_id", pa.string()), ("status", pa.string()),
+            ("timestamp_opt", TS), ("last_changed", TS)),
+    primary_key=("list_id", "id"),
+    cursor_column="last_changed",
+    description="Members of every audience, all statuses; id is the subscriber hash (MD5 of the lower-cased email).",
+)
 
 
-@dataclass
-class MailchimpClient(ApiClient):
-    api_key: str = ""
-    page_size: int = MAX_COUNT
-
-    source = "mailchimp"
-    STREAMS = (CAMPAIGNS, REPORTS, EMAIL_ACTIVITY, RECIPIENTS, LIST_MEMBERS)
-
-    @classmethod
-    def from_settings(cls, api_key: str, base_url: str | None = None, **kw: Any) -> MailchimpClient:
-        default = f"https://{data_center(api_key)}.api.mailchimp.com/3.0"
-        return cls(base_url=validate_base_url(base_url, "MAILCHIMP_API_URL", default), api_key=api_key, **kw)
-
-    def _basic(self) -> str:
-        return base64.b64encode(f"anystring:{self.api_key}".encode()).decode()
-
-    def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Basic {self._basic()}"}
-
-    def secrets(self) -> tuple[str, ...]:
-        return (self.api_key, self._basic())
-
-    def error_message(self, body: Any, response) -> str:
-        if isinstance(body, dict) and (body.get("title") or body.get("detail")):
-            return " - ".join(x for x in (body.get("title"), body.get("detail")) if x)
-        return super().error_message(body, response)
-
-    def _paged(self, path: str, key: str, stream: str, params: dict | None = None) -> Iterator[list[dict]]:
-        offset = 0
-        while True:
-            body = self.request("GET", f"{self.base_url}{path}", endpoint=path.split("?")[0],
-                                params={**(params or {}), "count": self.page_size, "offset": offset,
-                                        "exclude_fields": f"_links,{key}._links"}) or {}
-            items = body.get(key) or []
-            yield items
-            offset += len(items)
-            if not items or offset >= int(body.get("total_items") or 0):
-                return
-
-    def _window_params(self, window: Window) -> dict:
-        return {"status": "sent", "since_send_time": _iso(window.start_ts), "before_send_time": _iso(window.end_ts),
-                "sort_field": "send_time", "sort_dir": "ASC"}
-
-    def _campaigns(self, window: Window) -> Iterator[list[dict]]:
-        yield from self._paged("/campaigns", "campaigns", "campaigns", self._window_params(window))
-
-    def read(self, stream: str, window: Window) -> Iterator[list[dict]]:
-        if stream == "campaigns":
-            for items in self._campaigns(window):
-                yield self._page(stream, [campaign_from_api(c) for c in items])
-        elif stream == "reports":
-            params = {"since_send_time": _iso(window.start_ts), "before_send_time": _iso(window.end_ts), "type": "regular,variate"}
-            for items in self._paged("/reports", "reports", stream, params):
-                yield self._page(stream, [report_from_api(r) for r in items if window.start_ts <= parse_ts(r.get("send_time")) < window.end_ts])
-        elif stream in ("email_activity", "recipients"):
-            ids = [require(c, "id", "mailchimp", "campaigns", str) for items in self._campaigns(window) for c in items]
-            for campaign_id in ids:
-                if stream == "email_activity":
-                    for items in self._paged(f"/reports/{campaign_id}/email-activity", "emails", stream, {"since": _iso(window.start_ts)}):
-                        yield self._page(stream, [row for e in items for row in activity_from_api(e)])
-                else:
-                    for items in self._paged(f"/reports/{campaign_id}/sent-to", "sent_to", stream):
-                        yield self._page(stream, [recipient_from_api(r, campaign_id) for r in items])
-        elif stream == "list_members":
-            lists = [require(x, "id", "mailchimp", "lists", str) for items in self._paged("/lists", "lists", "lists") for x in items]
-            params = {"since_last_changed": _iso(window.cursor)} if window.cursor else {}
-            for list_id in lists:
-                for items in self._paged(f"/lists/{list_id}/members", "members", stream, params):
-                    yield self._page(stream, [member_from_api(m, list_id) for m in items])
-        else:
-            raise KeyError(stream)
-
-    def _page(self, stream: str, records: list[dict]) -> list[dict]:
-        self.page_done(stream, len(records))
-        return records
+# --- record builders (one per record type) ---------------------------------------------------
+def _path(record: Any, path: str, stream: str, kind: type | tuple[type, ...] | None = None,
+          required: bool = True, name: str | None = None) -> Any:
+    """A (dotted) field; a missing or mistyped one is a SchemaError naming the whole path."""
+    name = name or path
+    value = record
+    parts = path.split(".")
+    try:
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if not required and (not isinstance(value, Mapping) or value.get(part) is None):
+                return None
+            value = require(value, part, SOURCE, stream, kind if last else Mapping)
+    except SchemaError as exc:
+        raise SchemaError(SOURCE, stream, name, str(exc).rsplit(" is ", 1)[-1]) from None
+    if kind is not None and not isinstance(value, kind):  # an optional field present with a wrong type
+        raise SchemaError(SOURCE, stream, name, f"of type {type(value).__name__}")
+    return value
 
 
-def _req(r: dict, key: str, stream: str, kind=None) -> Any:
-    return require(r, key, "mailchimp", stream, kind)
+def _int(record: Any, path: str, stream: str) -> int:
+    value = _path(record, path, stream, int)
+    if isinstance(value, bool):
+        raise SchemaError(SOURCE, stream, path, "of type bool")
+    return value
 
 
-def campaign_from_api(c: dict) -> dict:
-    variate = c.get("variate_settings") or {}
+def _float(record: Any, path: str, stream: str) -> float:
+    value = _path(record, path, stream, (int, float))
+    if isinstance(value, bool):
+        raise SchemaError(SOURCE, stream, path, "of type bool")
+    return float(value)
+
+
+def _ts(record: Any, path: str, stream: str, required: bool = True, name: str | None = None) -> datetime | None:
+    text = _path(record, path, stream, str, required, name)
+    try:
+        value = parse_ts(text)
+    except ValueError:
+        raise SchemaError(SOURCE, stream, name or path, "not an ISO 8601 timestamp") from None
+    if value is None and required:
+        raise SchemaError(SOURCE, stream, name or path)
+    return value
+
+
+def _opt_str(record: Any, path: str, stream: str, name: str | None = None) -> str | None:
+    return _path(record, path, stream, str, required=False, name=name)
+
+
+def campaign_from_api(c: Mapping[str, Any]) -> dict:
+    s = "campaigns"
+    combinations = _path(c, "variate_settings.combinations", s, list, required=False)
     return {
-        "id": _req(c, "id", "campaigns", str), "web_id": c.get("web_id"), "type": _req(c, "type", "campaigns", str),
-        "status": c.get("status"), "title": (c.get("settings") or {}).get("title"),
-        "subject_line": (c.get("settings") or {}).get("subject_line"),
-        "list_id": (c.get("recipients") or {}).get("list_id"),
-        "create_time": parse_ts(c.get("create_time")), "send_time": parse_ts(_req(c, "send_time", "campaigns", str)),
-        "emails_sent": c.get("emails_sent"), "tracking_utm": (c.get("tracking") or {}).get("google_analytics"),
-        "variate_combinations": json.dumps(variate["combinations"]) if variate.get("combinations") else None,
-        "variate_winner": variate.get("winning_combination_id"),
+        "id": _path(c, "id", s, str),
+        "web_id": _int(c, "web_id", s),
+        "type": _path(c, "type", s, str),
+        "status": _path(c, "status", s, str),
+        "title": _opt_str(c, "settings.title", s),
+        "subject_line": _opt_str(c, "settings.subject_line", s),
+        "list_id": _opt_str(c, "recipients.list_id", s),
+        "create_time": _ts(c, "create_time", s),
+        "send_time": _ts(c, "send_time", s),
+        "emails_sent": _int(c, "emails_sent", s),
+        "tracking_utm": _opt_str(c, "tracking.google_analytics", s),  # verbatim: spaces and case matter downstream
+        "variate_combinations": json.dumps(combinations, sort_keys=True, separators=(",", ":")) if combinations is not None else None,
+        "variate_winner": _opt_str(c, "variate_settings.winning_combination_id", s) or None,
     }
 
 
-def report_from_api(r: dict) -> dict:
-    bounces, opens, clicks = r.get("bounces") or {}, _req(r, "opens", "reports", dict), r.get("clicks") or {}
+def report_from_api(r: Mapping[str, Any]) -> dict:
+    s = "reports"
     return {
-        "campaign_id": _req(r, "id", "reports", str), "list_id": r.get("list_id"), "send_time": parse_ts(r.get("send_time")),
-        "emails_sent": _req(r, "emails_sent", "reports", int), "hard_bounces": bounces.get("hard_bounces"),
-        "soft_bounces": bounces.get("soft_bounces"), "syntax_errors": bounces.get("syntax_errors"),
-        "opens_total": opens.get("opens_total"), "unique_opens": require(opens, "unique_opens", "mailchimp", "reports", int),
-        "open_rate": opens.get("open_rate"), "clicks_total": clicks.get("clicks_total"),
-        "unique_clicks": clicks.get("unique_clicks"), "unique_subscriber_clicks": clicks.get("unique_subscriber_clicks"),
-        "click_rate": clicks.get("click_rate"), "unsubscribed": r.get("unsubscribed"),
-        "last_open": parse_ts(opens.get("last_open")), "last_click": parse_ts(clicks.get("last_click")),
+        "campaign_id": _path(r, "id", s, str),
+        "list_id": _opt_str(r, "list_id", s),
+        "send_time": _ts(r, "send_time", s),
+        "emails_sent": _int(r, "emails_sent", s),
+        "hard_bounces": _int(r, "bounces.hard_bounces", s),
+        "soft_bounces": _int(r, "bounces.soft_bounces", s),
+        "syntax_errors": _int(r, "bounces.syntax_errors", s),
+        "opens_total": _int(r, "opens.opens_total", s),
+        "unique_opens": _int(r, "opens.unique_opens", s),
+        "open_rate": _float(r, "opens.open_rate", s),
+        "clicks_total": _int(r, "clicks.clicks_total", s),
+        "unique_clicks": _int(r, "clicks.unique_clicks", s),
+        "unique_subscriber_clicks": _int(r, "clicks.unique_subscriber_clicks", s),
+        "click_rate": _float(r, "clicks.click_rate", s),
+        "unsubscribed": _int(r, "unsubscribed", s),
+        "last_open": _ts(r, "opens.last_open", s, required=False),  # "" when nobody opened
+        "last_click": _ts(r, "clicks.last_click", s, required=False),
     }
 
 
-def activity_from_api(e: dict) -> list[dict]:
-    campaign_id, email_id = _req(e, "campaign_id", "email_activity", str), _req(e, "email_id", "email_activity", str)
-    email = _req(e, "email_address", "email_activity", str)
+def activity_id(campaign_id: str, email_id: str, action: str, timestamp: datetime, url: str | None) -> str:
+    """The natural key of one activity item: never NULL, the same however the timestamp was spelled."""
+    parts = (campaign_id, email_id, action, timestamp.astimezone(timezone.utc).isoformat(), url or "")
+    return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
+
+
+def activity_from_api(e: Mapping[str, Any], campaign_id: str) -> list[dict]:
+    """One recipient's `emails[]` entry flattened to a row per activity item (none if it has none)."""
+    s = "email_activity"
+    email_id = _path(e, "email_id", s, str)
+    email_address = _path(e, "email_address", s, str)  # verbatim; normalising is dbt's job
+    list_id = _opt_str(e, "list_id", s)
+    items = _path(e, "activity", s, list)
     rows = []
-    for a in _req(e, "activity", "email_activity", list):
-        action = require(a, "action", "mailchimp", "email_activity.activity", str)
-        ts = require(a, "timestamp", "mailchimp", "email_activity.activity", str)
-        url = a.get("url")
-        key = "\x1f".join([campaign_id, email_id, action, ts, url or ""])
+    for i, a in enumerate(items):
+        name = f"activity.{i}"
+        if not isinstance(a, Mapping):
+            raise SchemaError(SOURCE, s, name, f"of type {type(a).__name__}")
+        action = _path(a, "action", s, str, name=f"{name}.action")
+        ts = _ts(a, "timestamp", s, name=f"{name}.timestamp")
+        url = _opt_str(a, "url", s, name=f"{name}.url") or None
         rows.append({
-            "activity_id": hashlib.sha1(key.encode()).hexdigest(), "campaign_id": campaign_id, "list_id": e.get("list_id"),
-            "email_id": email_id, "email_address": email, "action": action, "timestamp": parse_ts(ts), "url": url,
-            "bounce_type": a.get("type"), "ip": a.get("ip"),
+            "activity_id": activity_id(campaign_id, email_id, action, ts, url),
+            "campaign_id": campaign_id, "list_id": list_id, "email_id": email_id, "email_address": email_address,
+            "action": action, "timestamp": ts, "url": url,
+            "bounce_type": _opt_str(a, "type", s, name=f"{name}.type") or None,
+            "ip": _opt_str(a, "ip", s, name=f"{name}.ip") or None,
         })
     return rows
 
 
-def recipient_from_api(r: dict, campaign_id: str) -> dict:
-    return {"campaign_id": r.get("campaign_id") or campaign_id, "email_id": _req(r, "email_id", "recipients", str),
-            "email_address": _req(r, "email_address", "recipients", str), "status": r.get("status"), "list_id": r.get("list_id")}
+def recipient_from_api(r: Mapping[str, Any], campaign_id: str) -> dict:
+    s = "recipients"
+    return {
+        "campaign_id": campaign_id,
+        "email_id": _path(r, "email_id", s, str),
+        "email_address": _path(r, "email_address", s, str),
+        "status": _path(r, "status", s, str),
+        "list_id": _opt_str(r, "list_id", s),
+    }
 
 
-def member_from_api(m: dict, list_id: str) -> dict:
-    return {"list_id": m.get("list_id") or list_id, "id": _req(m, "id", "list_members", str),
-            "email_address": _req(m, "email_address", "list_members", str), "unique_email_id": m.get("unique_email_id"),
-            "contact_id": m.get("contact_id"), "status": _req(m, "status", "list_members", str),
-            "timestamp_opt": parse_ts(m.get("timestamp_opt")), "last_changed": parse_ts(_req(m, "last_changed", "list_members", str))}
+def member_from_api(m: Mapping[str, Any], list_id: str) -> dict:
+    s = "list_members"
+    return {
+        "list_id": list_id,
+        "id": _path(m, "id", s, str),
+        "email_address": _path(m, "email_address", s, str),
+        "unique_email_id": _path(m, "unique_email_id", s, str),
+        "contact_id": _opt_str(m, "contact_id", s) or None,
+        "status": _path(m, "status", s, str),
+        "timestamp_opt": _ts(m, "timestamp_opt", s, required=False),  # "" for imported members
+        "last_changed": _ts(m, "last_changed", s),
+    }
+
+
+# --- the client ------------------------------------------------------------------------------
+def _iso(ts: datetime) -> str:
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=timezone.utc)
+    return ts.astimezone(timezone.utc).isoformat()
+
+
+@dataclass
+class MailchimpClient(ApiClient):
+    api_key: str = field(default="", repr=False)
+    page_size: int = MAX_PAGE
+    workers: int = MAX_WORKERS
+
+    source = SOURCE
+    STREAMS = (CAMPAIGNS, REPORTS, EMAIL_ACTIVITY, RECIPIENTS, LIST_MEMBERS)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.page_size = max(1, min(int(self.page_size), MAX_PAGE))
+        self.workers = max(1, min(int(self.workers), MAX_WORKERS))
+        self._basic = base64.b64encode(f"{BASIC_USER}:{self.api_key}".encode()).decode()
+
+    @classmethod
+    def from_settings(cls, api_key: str | None, base_url: str | None = None, **kw: Any) -> MailchimpClient:
+        key = (api_key or "").strip()
+        if not key:
+            raise ConfigError("MAILCHIMP_API_KEY is not set")
+        _, sep, dc = key.rpartition("-")
+        if not sep or not re.fullmatch(r"[a-z]{2,}[0-9]+", dc):
+            raise ConfigError(
+                "MAILCHIMP_API_KEY has no data-centre suffix: a Mailchimp key looks like <32 hex characters>-us21"
+            )
+        url = validate_base_url(base_url, "MAILCHIMP_API_URL", default=f"https://{dc}.api.mailchimp.com/3.0")
+        return cls(base_url=url, api_key=key, **kw)
+
+    # --- dialect -------------------------------------------------------------------------
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Basic {self._basic}"}
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.api_key, self._basic)
+
+    def error_message(self, body: Any, response: requests.Response) -> str:
+        """Problem JSON: `title: detail`, plus the per-field messages of a 400."""
+        if isinstance(body, dict) and (body.get("title") or body.get("detail")):
+            message = ": ".join(str(body[k]) for k in ("title", "detail") if body.get(k))
+            errors = body.get("errors")
+            if isinstance(errors, list) and errors:
+                message += " (" + "; ".join(
+                    f"{e.get('field') or '?'}: {e.get('message') or ''}" for e in errors if isinstance(e, dict)) + ")"
+            return message
+        return super().error_message(body, response)
+
+    # --- reading -------------------------------------------------------------------------
+    def read(self, stream_name: str, window: Window) -> Iterator[list[dict]]:
+        spec = spec_by_name(self.STREAMS, stream_name)
+        reader: Callable[[Window], Iterator[list[dict]]] = getattr(self, f"_read_{spec.name}")
+        for page in reader(window):
+            if page:
+                self.page_done(spec.name, len(page))
+                yield page
+
+    def _pages(self, stream: str, path: str, records_key: str, params: Mapping[str, Any],
+               item_key: str = "id") -> Iterator[list[Any]]:
+        """Raw records page by page, by count/offset until total_items or an empty page.
+
+        The offset advances by the records that are new: when a page starts with records the
+        previous page ended with (offset drift), the next offset is corrected by that many, so
+        nothing between pages is skipped; the repeats themselves are left to the loader's
+        de-duplication on the natural key."""
+        url, offset, previous = f"{self.base_url}{path}", 0, set()
+        while True:
+            body = self.request("GET", url, endpoint=path,
+                                params={**params, "count": self.page_size, "offset": offset})
+            records = _path(body, records_key, stream, list, name=records_key)
+            total = _int(body, "total_items", stream)
+            if not records:
+                return
+            repeated = 0
+            for record in records:
+                if isinstance(record, Mapping) and record.get(item_key) is not None and record.get(item_key) in previous:
+                    repeated += 1
+                else:
+                    break
+            previous = {r.get(item_key) for r in records if isinstance(r, Mapping) and r.get(item_key) is not None}
+            yield records
+            offset += len(records) - repeated if repeated < len(records) else len(records)
+            if offset >= total:
+                return
+
+    def _sent_params(self, window: Window, records_key: str) -> dict[str, str]:
+        return {
+            "status": "sent", "since_send_time": _iso(window.start_ts), "before_send_time": _iso(window.end_ts),
+            "sort_field": "send_time", "sort_dir": "ASC", "exclude_fields": f"_links,{records_key}._links",
+        }
+
+    def _read_campaigns(self, window: Window) -> Iterator[list[dict]]:
+        for records in self._pages("campaigns", "/campaigns", "campaigns", self._sent_params(window, "campaigns")):
+            yield [campaign_from_api(c) for c in records]
+
+    def _read_reports(self, window: Window) -> Iterator[list[dict]]:
+        params = {k: v for k, v in self._sent_params(window, "reports").items() if k != "status"}
+        for records in self._pages("reports", "/reports", "reports", params):
+            yield [report_from_api(r) for r in records]
+
+    def _campaign_ids(self, stream: str, window: Window) -> list[str]:
+        ids: list[str] = []
+        for records in self._pages(stream, "/campaigns", "campaigns", self._sent_params(window, "campaigns")):
+            for c in records:
+                cid = _path(c, "id", stream, str, name="campaigns.id")
+                if cid not in ids:
+                    ids.append(cid)
+        return ids
+
+    def _read_email_activity(self, window: Window) -> Iterator[list[dict]]:
+        since = _iso(window.start_ts)
+
+        def job(cid: str) -> Callable[[], Iterator[list[dict]]]:
+            def pages() -> Iterator[list[dict]]:
+                params = {"since": since, "exclude_fields": "_links,emails._links"}
+                for records in self._pages("email_activity", f"/reports/{cid}/email-activity", "emails", params, "email_id"):
+                    yield [row for e in records for row in activity_from_api(e, cid)]
+            return pages
+
+        yield from self._fan_out([job(cid) for cid in self._campaign_ids("email_activity", window)])
+
+    def _read_recipients(self, window: Window) -> Iterator[list[dict]]:
+        def job(cid: str) -> Callable[[], Iterator[list[dict]]]:
+            def pages() -> Iterator[list[dict]]:
+                params = {"exclude_fields": "_links,sent_to._links,sent_to.merge_fields"}
+                for records in self._pages("recipients", f"/reports/{cid}/sent-to", "sent_to", params, "email_id"):
+                    yield [recipient_from_api(r, cid) for r in records]
+            return pages
+
+        yield from self._fan_out([job(cid) for cid in self._campaign_ids("recipients", window)])
+
+    def _read_list_members(self, window: Window) -> Iterator[list[dict]]:
+        list_ids: list[str] = []
+        for records in self._pages("list_members", "/lists", "lists", {"exclude_fields": "_links,lists._links"}):
+            list_ids += [_path(lst, "id", "list_members", str, name="lists.id") for lst in records]
+        params = {"exclude_fields": "_links,members._links"}
+        if window.cursor is not None:
+            params["since_last_changed"] = _iso(window.cursor)
+        for list_id in dict.fromkeys(list_ids):
+            for records in self._pages("list_members", f"/lists/{list_id}/members", "members", params):
+                yield [member_from_api(m, list_id) for m in records]
+
+    def _fan_out(self, jobs: list[Callable[[], Iterator[list[dict]]]]) -> Iterator[list[dict]]:
+        """Run page generators on up to `workers` threads, yielding each page as it arrives.
+
+        The first error stops the other workers and is raised here; so does closing the
+        generator early. The queue is bounded, so a slow consumer holds the workers back."""
+        if self.workers <= 1 or len(jobs) <= 1:
+            for pages in jobs:
+                yield from pages()
+            return
+        results: queue.Queue = queue.Queue(maxsize=2 * self.workers)
+        stop = threading.Event()
+
+        def put(item: tuple[str, Any]) -> bool:
+            while not stop.is_set():
+                try:
+                    results.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def run(pages: Callable[[], Iterator[list[dict]]]) -> None:
+            try:
+                for page in pages():
+                    if not put(("page", page)):
+                        return
+            except BaseException as exc:  # handed to the consumer, raised there
+                put(("error", exc))
+                return
+            put(("done", None))
+
+        pool = ThreadPoolExecutor(max_workers=min(self.workers, len(jobs)), thread_name_prefix="mailchimp")
+        try:
+            for pages in jobs:
+                pool.submit(run, pages)
+            remaining = len(jobs)
+            while remaining:
+                kind, value = results.get()
+                if kind == "page":
+                    yield value
+                elif kind == "done":
+                    remaining -= 1
+                else:
+                    raise value
+        finally:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -85,13 +85,13 @@ def run_refresh(start: date, end: date) -> RefreshReport:
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         raise_on_error=False,
     )
-    streams = []
-    for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
+    streams: dict[str, StreamReport] = {}
+    for event in result.get_asset_materialization_events():  # one event per partition: keep one per asset
+        mat = event.step_materialization_data.materialization
         md = {k: v.value for k, v in mat.metadata.items()}
-        if md.get("enabled") is False:
+        if "fetched" not in md:  # dbt models and disabled sources
             continue
-        streams.append(StreamReport(
+        streams[mat.asset_key.to_user_string()] = (StreamReport(
             asset=mat.asset_key.to_user_string(), records=int(md.get("fetched", 0)), pages=int(md.get("pages", 0)),
             requests=int(md.get("requests", 0)), retries=int(md.get("retries", 0)),
             written=int(md.get("inserted", 0)), stored=int(md.get("table_rows", 0)),
@@ -102,7 +102,7 @@ def run_refresh(start: date, end: date) -> RefreshReport:
         cause = error.cause if error and error.cause else error
         message = (cause.message if cause else "unknown error").strip().splitlines()[0]
         failures.append(f"{event.step_key}: {message}")
-    return RefreshReport(start, end, result.success, streams, failures, time.monotonic() - began)
+    return RefreshReport(start, end, result.success, list(streams.values()), failures, time.monotonic() - began)
 
 
 def format_report(report: RefreshReport) -> str:

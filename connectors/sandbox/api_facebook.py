@@ -129,7 +129,7 @@ def _fields(req: Request, default: tuple[str, ...], known: frozenset[str]) -> tu
                 out[name] = spec
             current = ""
             continue
-        depth += ch in "{(" 
+        depth += ch in "{("
         depth -= ch in "})"
         current += ch
     out.setdefault("id", "id")
@@ -155,7 +155,7 @@ def _page(req: Request, items: list[dict]) -> Response | dict:
     page = items[offset: offset + limit]
     body: dict = {"data": page}
     if page or offset:
-        body["paging"] = {"cursors": {"before": _cursor(offset), "after": _cursor(offset + max(len(page), 1) - 1 + 1)}}
+        body["paging"] = {"cursors": {"before": _cursor(offset), "after": _cursor(offset + len(page))}}
     if offset + limit < len(items):
         query = {k: v[0] for k, v in req.query.items() if k != "after"}
         query["after"] = _cursor(offset + limit)
@@ -336,4 +336,4 @@ def insights(req: Request) -> Response:
         data.append({"name": metric, "period": "lifetime", "values": [{"value": value}],
                      "title": "Lifetime Post Media Views", "description": "Lifetime: The number of times your post was on screen.",
                      "id": f"{post.id}/insights/{metric}/lifetime"})
-    return Response(200, {"data": data, "paging": {}}, _usage_headers(req), records_key="data")
+    return Response(200, {"data": data}, _usage_headers(req), records_key="data")

@@ -1,4 +1,16 @@
-"""Sandbox routes for HubSpot CRM v3 contacts (list with `after` paging, and search)."""
+"""Sandbox routes for HubSpot CRM v3 contacts: the list (`after` cursor paging) and search.
+
+- `hubspot.contacts`  GET  /crm/v3/objects/contacts         limit <= 100, `after` = the next id
+- `hubspot.search`    POST /crm/v3/objects/contacts/search  limit <= 200, `after` = an offset,
+  at most `SEARCH_CAP` results per query (paging past it is a 400, as on HubSpot; a test may
+  monkeypatch the constant)
+
+Only contacts created at or before the sandbox clock exist. Properties the client did not ask
+for are not returned (createdate, lastmodifieddate and hs_object_id always are); requested
+properties with no value are null. An `overlap` fault starts a later page a few records early;
+the next cursor then follows from where that page really ended, so it repeats records and never
+skips any.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +19,22 @@ from datetime import datetime, timezone
 
 from connectors.sandbox.faults import ERROR_BODIES, page_bounds
 from connectors.sandbox.server import Request, Response, route
+from connectors.sandbox.world import CrmContact
 
 SEARCH_CAP = 10_000
+LIST_MAX = 100
+SEARCH_MAX = 200
+DEFAULT_PROPERTIES = ["firstname", "lastname", "email"]
+ALWAYS = ("createdate", "lastmodifieddate", "hs_object_id")
+FILTER_OPERATORS = {"GTE": lambda a, b: a >= b, "GT": lambda a, b: a > b, "LTE": lambda a, b: a <= b,
+                    "LT": lambda a, b: a < b, "EQ": lambda a, b: a == b}
 
 
 def _error(status: int, message: str, code: int | None = None) -> dict:
     if status == 429:
         return {"status": "error", "message": "You have reached your secondly limit.", "errorType": "RATE_LIMIT",
                 "correlationId": str(uuid.uuid4()), "policyName": "SECONDLY"}
-    category = {401: "INVALID_AUTHENTICATION", 400: "VALIDATION_ERROR"}.get(status, "INTERNAL_ERROR")
+    category = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES"}.get(status, "INTERNAL_ERROR")
     return {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category}
 
 
@@ -33,65 +52,111 @@ def _denied(req: Request) -> Response | None:
     return None
 
 
-def _contacts(req: Request, props: list[str]) -> list[dict]:
-    values = {"email": "email", "site_user_id": "site_user_id", "twitterhandle": "twitterhandle", "facebook_user_id": "facebook_user_id"}
-    out = []
-    for c in sorted(req.world.contacts, key=lambda c: int(c.id)):
-        if c.created > req.now:
-            continue
-        known = {"email": c.email, "site_user_id": c.site_user_id, "twitterhandle": c.twitterhandle,
-                 "facebook_user_id": c.facebook_user_id, "firstname": c.firstname, "lastname": c.lastname,
-                 "createdate": _iso(c.created), "lastmodifieddate": _iso(c.modified), "hs_object_id": c.id}
-        properties = {p: known.get(values.get(p, p)) for p in props}
-        properties.update({"createdate": known["createdate"], "lastmodifieddate": known["lastmodifieddate"], "hs_object_id": c.id})
-        out.append({"id": c.id, "properties": properties, "createdAt": _iso(c.created), "updatedAt": _iso(c.modified),
-                    "archived": False, "_modified": c.modified})
-    return out
+def _bad(message: str) -> Response:
+    return Response(400, _error(400, message))
+
+
+def _stored(c: CrmContact) -> dict[str, str | None]:
+    """Every property the sandbox's portal has for a contact, as HubSpot stores them (strings)."""
+    return {"email": c.email, "firstname": c.firstname, "lastname": c.lastname, "site_user_id": c.site_user_id,
+            "twitterhandle": c.twitterhandle, "facebook_user_id": c.facebook_user_id,
+            "createdate": _iso(c.created), "lastmodifieddate": _iso(c.modified), "hs_object_id": c.id}
+
+
+def _json(c: CrmContact, wanted: list[str]) -> dict:
+    stored = _stored(c)
+    # unknown property names are left out; known ones with no value are null
+    properties = {p: stored[p] for p in dict.fromkeys([*wanted, *ALWAYS]) if p in stored}
+    return {"id": c.id, "properties": properties, "createdAt": _iso(c.created), "updatedAt": _iso(c.modified),
+            "archived": False}
+
+
+def _existing(req: Request) -> list[CrmContact]:
+    return [c for c in req.world.contacts if c.created <= req.now]
+
+
+def _limit(value: object, most: int) -> int | None:
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        return None
+    return limit if 1 <= limit <= most else None
 
 
 @route("GET", r"/crm/v3/objects/contacts", "hubspot.contacts")
 def list_contacts(req: Request) -> Response:
     if denied := _denied(req):
         return denied
-    limit = int(req.arg("limit", "10"))
-    if not 1 <= limit <= 100:
-        return Response(400, _error(400, "limit must be between 1 and 100"))
-    props = [p for p in (req.arg("properties") or "").split(",") if p]
-    contacts = _contacts(req, props)
-    offset = page_bounds(req.fault("overlap"), int(req.arg("after", "0") or 0))
-    page = contacts[offset: offset + limit]
-    for c in page:
-        c.pop("_modified")
-    body: dict = {"results": page}
-    if offset + limit < len(contacts):
-        nxt = str(offset + limit)
+    limit = _limit(req.arg("limit", "10"), LIST_MAX)
+    if limit is None:
+        return _bad(f"limit must be between 1 and {LIST_MAX}")
+    wanted = [p for p in (req.arg("properties") or "").split(",") if p] or DEFAULT_PROPERTIES
+    contacts = sorted(_existing(req), key=lambda c: int(c.id))
+    after = req.arg("after")
+    if after is not None and not after.isdigit():
+        return _bad(f"Invalid after value: {after}")
+    start = 0
+    if after is not None:
+        start = next((i for i, c in enumerate(contacts) if int(c.id) >= int(after)), len(contacts))
+        start = page_bounds(req.fault("overlap"), start)
+    page = contacts[start: start + limit]
+    body: dict = {"results": [_json(c, wanted) for c in page]}
+    if start + limit < len(contacts):
+        nxt = str(int(page[-1].id) + 1)
         body["paging"] = {"next": {"after": nxt, "link": f"{req.server.url}/crm/v3/objects/contacts?after={nxt}"}}
     return Response(200, body, records_key="results")
+
+
+def _ms(c: CrmContact, prop: str) -> int:
+    ts = c.created if prop == "createdate" else c.modified
+    return int(ts.timestamp() * 1000)
 
 
 @route("POST", r"/crm/v3/objects/contacts/search", "hubspot.search")
 def search_contacts(req: Request) -> Response:
     if denied := _denied(req):
         return denied
-    body = req.json() or {}
-    limit = int(body.get("limit", 10))
-    if not 1 <= limit <= 200:
-        return Response(400, _error(400, "limit must be between 1 and 200"))
-    since_ms = 0
-    for group in body.get("filterGroups", []):
-        for f in group.get("filters", []):
-            if f.get("propertyName") == "lastmodifieddate" and f.get("operator") == "GTE":
-                since_ms = int(f["value"])
-    since = datetime.fromtimestamp(since_ms / 1000, tz=timezone.utc)
-    matches = sorted((c for c in _contacts(req, body.get("properties", [])) if c["_modified"] >= since),
-                     key=lambda c: (c["_modified"], int(c["id"])))
-    after = int(body.get("after") or 0)
-    if after >= SEARCH_CAP:
-        return Response(400, _error(400, "The maximum number of results for a search is 10000"))
-    page = matches[after: after + limit]
-    for c in page:
-        c.pop("_modified")
-    out: dict = {"total": len(matches), "results": page}
-    if after + limit < min(len(matches), SEARCH_CAP):
-        out["paging"] = {"next": {"after": str(after + limit)}}
-    return Response(200, out, records_key="results")
+    body = req.json()
+    if not isinstance(body, dict):
+        return _bad("Invalid input JSON on line 1")
+    limit = _limit(body.get("limit", 10), SEARCH_MAX)
+    if limit is None:
+        return _bad(f"limit must be between 1 and {SEARCH_MAX}")
+    groups = []
+    for group in body.get("filterGroups") or []:
+        tests = []
+        for f in group.get("filters") or []:
+            prop, op, value = f.get("propertyName"), f.get("operator"), f.get("value")
+            if prop not in ("lastmodifieddate", "createdate") or op not in FILTER_OPERATORS:
+                return _bad(f"The sandbox cannot filter on {prop} {op}")
+            try:
+                ms = int(value)
+            except (TypeError, ValueError):
+                return _bad(f"{value} is not a valid millisecond timestamp for {prop}")
+            tests.append((prop, FILTER_OPERATORS[op], ms))
+        groups.append(tests)
+
+    def matches(c: CrmContact) -> bool:  # filter groups are OR-ed, filters within one AND-ed
+        return not groups or any(all(op(_ms(c, prop), ms) for prop, op, ms in tests) for tests in groups)
+
+    sort_prop, descending = "lastmodifieddate", False
+    for s in body.get("sorts") or []:
+        if isinstance(s, dict):
+            sort_prop, descending = s.get("propertyName", sort_prop), s.get("direction") == "DESCENDING"
+    if sort_prop not in ("lastmodifieddate", "createdate"):
+        return _bad(f"The sandbox cannot sort on {sort_prop}")
+    found = sorted((c for c in _existing(req) if matches(c)), key=lambda c: (_ms(c, sort_prop), int(c.id)), reverse=descending)
+    after = str(body.get("after") or "0")
+    if not after.isdigit():
+        return _bad(f"Invalid after value: {after}")
+    offset = int(after)
+    if offset >= SEARCH_CAP:
+        return _bad(f"The maximum number of results that can be paged through for a search is {SEARCH_CAP}; "
+                    "narrow the query with filters")
+    start = page_bounds(req.fault("overlap"), offset) if offset else 0
+    page = found[start: start + limit]
+    wanted = body.get("properties") or DEFAULT_PROPERTIES
+    answer: dict = {"total": len(found), "results": [_json(c, wanted) for c in page]}
+    if start + len(page) < len(found):
+        answer["paging"] = {"next": {"after": str(start + len(page))}}
+    return Response(200, answer, records_key="results")

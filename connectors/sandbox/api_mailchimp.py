@@ -1,171 +1,472 @@
-"""Sandbox routes for the Mailchimp Marketing API 3.0 (campaigns, reports, activity, members)."""
+"""Sandbox routes for the Mailchimp Marketing API 3.0 (`/3.0/...`), over the world's email sends.
+
+Wire behaviour follows API_NOTES.md §3: HTTP Basic auth with any username and the API key as the
+password; `count` (default 10, at most 1000) / `offset` paging with `total_items`; RFC 7807
+"problem" JSON for errors; `_links` noise on every object (dropped by `exclude_fields`); timestamps
+as ISO 8601 with `+00:00` and whole seconds. Only sends whose send time has passed on the sandbox
+clock exist, and only activity that has happened by then.
+
+Report figures are computed from the activity: a unique opener has at least one open, bounces
+come from bounce actions, rates divide by delivered (emails sent minus bounces).
+"""
 
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+import binascii
+import hashlib
+import uuid
+import zlib
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any
 
 from connectors.sandbox.faults import ERROR_BODIES, page_bounds
 from connectors.sandbox.server import Request, Response, route
-from connectors.sandbox.world import EmailSend, subscriber_hash
+from connectors.sandbox.world import EmailActivity, EmailSend, MailList, World, subscriber_hash
 
-ERRORS = "https://mailchimp.com/developer/marketing/docs/errors/"
-TITLES = {401: "API Key Invalid", 404: "Resource Not Found", 429: "Too Many Requests", 400: "Invalid Resource"}
+API = "https://us21.api.mailchimp.com/3.0"
+ERRORS_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
+MAX_COUNT = 1000
+_TITLES = {
+    400: "Invalid Resource", 401: "API Key Invalid", 403: "Forbidden", 404: "Resource Not Found",
+    405: "Method Not Allowed", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+    503: "Service Unavailable", 504: "Gateway Timeout",
+}
 
 
-def _error(status: int, message: str, code: int | None = None) -> dict:
-    return {"type": ERRORS, "title": TITLES.get(status, "Internal Server Error" if status >= 500 else "Error"),
-            "status": status, "detail": message, "instance": "0f2c9a1e-sandbox"}
+# --- errors ----------------------------------------------------------------------------------
+def problem(status: int, detail: str, title: str | None = None) -> dict:
+    return {"type": ERRORS_DOC, "title": title or _TITLES.get(status, "Error"), "status": status,
+            "detail": detail, "instance": str(uuid.uuid4())}
 
 
-ERROR_BODIES["mailchimp"] = _error
-LINKS = [{"rel": "self", "href": "https://us21.api.mailchimp.com/3.0/", "method": "GET"}]
+def _error_body(status: int, message: str, code: int | None) -> dict:
+    if status == 429:
+        return problem(429, "You have exceeded the limit of 10 simultaneous connections.", "Too Many Requests")
+    return problem(status, message)
+
+
+ERROR_BODIES["mailchimp"] = _error_body
+
+
+def _fail(status: int, detail: str, title: str | None = None) -> Response:
+    return Response(status, problem(status, detail, title))
+
+
+def _authorised(req: Request) -> bool:
+    scheme, _, value = req.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    _user, sep, key = decoded.partition(":")  # any username; the key is the password
+    return bool(sep) and key == req.credentials.mailchimp_key
+
+
+def _unauthorised() -> Response:
+    return _fail(401, "Your API key may be invalid, or you've attempted to access the wrong datacenter.", "API Key Invalid")
+
+
+# --- request helpers -------------------------------------------------------------------------
+class _BadParam(Exception):
+    pass
+
+
+def _ts_param(req: Request, name: str) -> datetime | None:
+    value = req.arg(name)
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise _BadParam(f"The value for '{name}' must be a valid ISO 8601 date-time.") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _int_param(req: Request, name: str, default: int) -> int:
+    value = req.arg(name)
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise _BadParam(f"The value for '{name}' must be an integer.") from None
+    if number < 0:
+        raise _BadParam(f"The value for '{name}' must be zero or positive.")
+    return number
 
 
 def _iso(ts: datetime | None) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%S+00:00") if ts else ""
+    return ts.astimezone(timezone.utc).isoformat(timespec="seconds") if ts else ""
 
 
-def _ts_arg(req: Request, name: str) -> datetime | None:
-    value = req.arg(name)
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+def _links(href: str, *rels: str) -> list[dict]:
+    return [{"rel": rel, "href": href, "method": "GET", "targetSchema": f"{API}/schemas/{rel}.json"} for rel in rels]
 
 
-def _denied(req: Request) -> Response | None:
-    header = req.headers.get("authorization", "")
-    try:
-        _, _, key = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
-    except ValueError:
-        key = ""
-    if not header.startswith("Basic ") or key != req.credentials.mailchimp_key:
-        return Response(401, _error(401, "Your API key may be invalid, or you've attempted to access the wrong datacenter."))
-    return None
+def _page(req: Request, items: list, records_key: str, build: Callable[[Any], dict] | None = None, **extra: Any) -> Response:
+    """One page of `items` by count/offset, `overlap` drift applied; record faults apply on return.
+
+    `build` turns an item into its JSON record; only the page's items are built."""
+    count = min(_int_param(req, "count", 10), MAX_COUNT)
+    offset = page_bounds(req.fault("overlap"), _int_param(req, "offset", 0))
+    records = [build(i) if build else i for i in items[offset: offset + count]]
+    body = {records_key: records, **extra, "total_items": len(items), "_links": _links(f"{API}{req.path[4:]}", "self")}
+    _exclude_fields(body, records_key, req.arg("exclude_fields"))
+    _list_aware_record_faults(req, records)
+    return Response(200, body, records_key=records_key)
 
 
-def _page(req: Request, items: list[dict], key: str, extra: dict | None = None) -> Response:
-    count = int(req.arg("count", "10"))
-    if not 1 <= count <= 1000:
-        return Response(400, _error(400, "count must be between 1 and 1000"))
-    offset = page_bounds(req.fault("overlap"), int(req.arg("offset", "0")))
-    page = [{**item, "_links": LINKS} for item in items[offset: offset + count]]
-    return Response(200, {key: page, **(extra or {}), "total_items": len(items), "_links": LINKS}, records_key=key)
+def _exclude_fields(body: dict, records_key: str, spec: str | None) -> None:
+    for path in filter(None, (p.strip() for p in (spec or "").split(","))):
+        head, _, rest = path.partition(".")
+        if not rest:
+            body.pop(head, None)
+        elif head == records_key:
+            for record in body.get(records_key, []):
+                _pop_path(record, rest.split("."))
 
 
-def _sent(req: Request) -> list[EmailSend]:
-    since, before = _ts_arg(req, "since_send_time"), _ts_arg(req, "before_send_time")
-    return [s for s in req.world.sends if s.send_time <= req.now
-            and (since is None or s.send_time >= since) and (before is None or s.send_time < before)]
+def _pop_path(node: Any, parts: list[str]) -> None:
+    """Remove a dotted path; a numeric part indexes a list, a part over a list applies to every item."""
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, list):
+        if head.isdigit():
+            if int(head) < len(node):
+                _pop_path(node[int(head)], rest) if rest else node.pop(int(head))
+        else:
+            for item in node:
+                _pop_path(item, parts)
+    elif isinstance(node, dict):
+        if not rest:
+            node.pop(head, None)
+        elif head in node:
+            _pop_path(node[head], rest)
+
+
+def _set_path(node: Any, parts: list[str], value: Any) -> None:
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) and part.isdigit() else node.setdefault(part, {})
+    if isinstance(node, list) and parts[-1].isdigit():
+        node[int(parts[-1])] = value
+    elif isinstance(node, dict):
+        node[parts[-1]] = value
+
+
+def _list_aware_record_faults(req: Request, records: list[dict]) -> None:
+    """`missing_field` / `wrong_type` on the first record, where a numeric part (`activity.0.action`)
+    indexes a list. faults.shape_records walks only dicts (its `_nested_pop` calls `.get` on the
+    `activity` list and the handler thread dies), so this module takes those two faults itself,
+    with the same semantics otherwise: first record only, only when the page has records."""
+    if not records or not isinstance(records[0], dict):
+        return
+    rule = req.fault("missing_field")
+    if rule:
+        _pop_path(records[0], (rule.field or "id").split("."))
+    rule = req.fault("wrong_type")
+    if rule:
+        try:
+            _set_path(records[0], (rule.field or "id").split("."), ["not", "a", "scalar"])
+        except (IndexError, KeyError, TypeError, ValueError):
+            pass
+
+
+# --- the world as of the clock ---------------------------------------------------------------
+def _sends(req: Request) -> list[EmailSend]:
+    return [s for s in req.world.sends if s.send_time <= req.now]
 
 
 def _send(req: Request, campaign_id: str) -> EmailSend | None:
-    return next((s for s in req.world.sends if s.id == campaign_id and s.send_time <= req.now), None)
+    for s in req.world.sends:
+        if s.id == campaign_id and s.send_time <= req.now:
+            return s
+    return None
 
 
-def _stats(send: EmailSend, now: datetime) -> dict:
+def _list(world: World, list_id: str) -> MailList | None:
+    return next((lst for lst in world.lists if lst.id == list_id), None)
+
+
+@lru_cache(maxsize=64)
+def _activity_by_email(world: World, send_id: str, now: datetime) -> dict[str, list[EmailActivity]]:
+    send = next(s for s in world.sends if s.id == send_id)
+    out: dict[str, list[EmailActivity]] = defaultdict(list)
+    for a in send.activity:
+        if a.ts <= now:
+            out[a.email].append(a)
+    for acts in out.values():
+        acts.sort(key=lambda a: a.ts)
+    return dict(out)
+
+
+@lru_cache(maxsize=64)
+def _activity_items(world: World, send_id: str, now: datetime, since: datetime | None) -> tuple[tuple[str, list[EmailActivity]], ...]:
+    """Every recipient with its activity; with `since`, only recipients with activity at/after it, and only that."""
+    send = next(s for s in world.sends if s.id == send_id)
+    by_email = _activity_by_email(world, send_id, now)
+    items = []
+    for email in send.recipients:
+        acts = by_email.get(email, [])
+        if since is not None:
+            acts = [a for a in acts if a.ts >= since]
+            if not acts:
+                continue
+        items.append((email, acts))
+    return tuple(items)
+
+
+@lru_cache(maxsize=64)
+def _figures(world: World, send_id: str, now: datetime) -> dict[str, Any]:
+    send = next(s for s in world.sends if s.id == send_id)
     acts = [a for a in send.activity if a.ts <= now]
+    bounced = {a.email: a.bounce_type for a in acts if a.action == "bounce"}
     opens = [a for a in acts if a.action == "open"]
     clicks = [a for a in acts if a.action == "click"]
-    bounces = [a for a in acts if a.action == "bounce"]
-    delivered = len(send.recipients) - len(bounces)
-    unique_opens, unique_clickers = len({a.email for a in opens}), len({a.email for a in clicks})
+    hard = sum(1 for t in bounced.values() if t == "hard")
+    soft = sum(1 for t in bounced.values() if t != "hard")
+    delivered = len(send.recipients) - hard - soft
+    unique_opens = len({a.email for a in opens})
+    subscriber_clicks = len({a.email for a in clicks})
     return {
-        "id": send.id, "campaign_title": send.title, "type": "variate" if send.variate else "regular", "list_id": send.list_id,
-        "emails_sent": len(send.recipients), "send_time": _iso(send.send_time), "unsubscribed": send.unsubscribed,
-        "bounces": {"hard_bounces": sum(a.bounce_type == "hard" for a in bounces),
-                    "soft_bounces": sum(a.bounce_type == "soft" for a in bounces), "syntax_errors": 0},
-        "opens": {"opens_total": len(opens), "unique_opens": unique_opens,
-                  "open_rate": unique_opens / delivered if delivered else 0, "last_open": _iso(max((a.ts for a in opens), default=None))},
-        "clicks": {"clicks_total": len(clicks), "unique_clicks": len({a.url for a in clicks}),
-                   "unique_subscriber_clicks": unique_clickers, "click_rate": unique_clickers / delivered if delivered else 0,
-                   "last_click": _iso(max((a.ts for a in clicks), default=None))},
+        "emails_sent": len(send.recipients), "hard_bounces": hard, "soft_bounces": soft, "bounced": bounced,
+        "opens_total": len(opens), "unique_opens": unique_opens,
+        "open_rate": unique_opens / delivered if delivered else 0,
+        "clicks_total": len(clicks), "unique_clicks": len({(a.email, a.url) for a in clicks}),
+        "unique_subscriber_clicks": subscriber_clicks,
+        "click_rate": subscriber_clicks / delivered if delivered else 0,
+        "last_open": max((a.ts for a in opens), default=None), "last_click": max((a.ts for a in clicks), default=None),
     }
 
 
+def _in_window(req: Request, sends: list[EmailSend]) -> list[EmailSend]:
+    since, before = _ts_param(req, "since_send_time"), _ts_param(req, "before_send_time")
+    status = req.arg("status")
+    if status and "sent" not in status.split(","):
+        return []
+    return [s for s in sends if (since is None or s.send_time >= since) and (before is None or s.send_time < before)]
+
+
+def _sorted(req: Request, sends: list[EmailSend]) -> list[EmailSend]:
+    field = req.arg("sort_field", "create_time")
+    key = (lambda s: (s.send_time, s.id)) if field == "send_time" else (lambda s: (s.create_time, s.id))
+    return sorted(sends, key=key, reverse=(req.arg("sort_dir", "ASC").upper() == "DESC"))
+
+
+def _variate_settings(send: EmailSend) -> dict:
+    ids = [hashlib.md5(f"{send.id}-combo-{i}".encode()).hexdigest()[:10] for i in range(2)]
+    half = len(send.recipients) // 2
+    return {
+        "winning_combination_id": ids[0], "winning_campaign_id": hashlib.md5(f"{send.id}-win".encode()).hexdigest()[:10],
+        "winner_criteria": "opens", "wait_time": 240, "test_size": 50,
+        "subject_lines": [send.subject, f"{send.subject}: last chance"], "send_times": [], "from_names": ["Shop"],
+        "reply_to_addresses": ["news@shop.example"], "contents": ["Content A"],
+        "combinations": [
+            {"id": ids[0], "subject_line": 0, "send_time": 0, "from_name": 0, "reply_to": 0, "content_description": 0, "recipients": half},
+            {"id": ids[1], "subject_line": 1, "send_time": 0, "from_name": 0, "reply_to": 0, "content_description": 0,
+             "recipients": len(send.recipients) - half},
+        ],
+    }
+
+
+def _campaign(req: Request, send: EmailSend) -> dict:
+    lst = _list(req.world, send.list_id)
+    f = _figures(req.world, send.id, req.now)
+    body = {
+        "id": send.id, "web_id": send.web_id, "parent_campaign_id": "", "type": "variate" if send.variate else "regular",
+        "create_time": _iso(send.create_time), "archive_url": f"https://mailchi.mp/example/{send.id}",
+        "long_archive_url": f"https://us21.campaign-archive.com/?u=0&id={send.id}", "status": "sent",
+        "emails_sent": f["emails_sent"], "send_time": _iso(send.send_time), "content_type": "template",
+        "needs_block_refresh": False, "resendable": False,
+        "recipients": {"list_id": send.list_id, "list_is_active": True, "list_name": lst.name if lst else "",
+                       "segment_text": "", "recipient_count": f["emails_sent"]},
+        "settings": {"subject_line": send.subject, "preview_text": "", "title": send.title, "from_name": "Shop",
+                     "reply_to": "news@shop.example", "use_conversation": False, "to_name": "*|FNAME|*",
+                     "folder_id": "", "authenticate": True, "auto_footer": False, "inline_css": False,
+                     "auto_tweet": False, "fb_comments": True, "timewarp": False, "template_id": 10001,
+                     "drag_and_drop": True},
+        "tracking": {"opens": True, "html_clicks": True, "text_clicks": False, "goal_tracking": False,
+                     "ecomm360": False, "google_analytics": send.tracking, "clicktale": ""},
+        "report_summary": {"opens": f["opens_total"], "unique_opens": f["unique_opens"], "open_rate": f["open_rate"],
+                           "clicks": f["clicks_total"], "subscriber_clicks": f["unique_subscriber_clicks"],
+                           "click_rate": f["click_rate"],
+                           "ecommerce": {"total_orders": 0, "total_spent": 0, "total_revenue": 0}},
+        "delivery_status": {"enabled": False},
+        "_links": _links(f"{API}/campaigns/{send.id}", "self", "parent", "abuse-reports", "feedback", "send-checklist"),
+    }
+    if send.variate:
+        body["variate_settings"] = _variate_settings(send)
+    return body
+
+
+def _report(req: Request, send: EmailSend) -> dict:
+    lst = _list(req.world, send.list_id)
+    f = _figures(req.world, send.id, req.now)
+    return {
+        "id": send.id, "campaign_title": send.title, "type": "variate" if send.variate else "regular",
+        "list_id": send.list_id, "list_is_active": True, "list_name": lst.name if lst else "",
+        "subject_line": send.subject, "preview_text": "", "emails_sent": f["emails_sent"], "abuse_reports": 0,
+        "unsubscribed": send.unsubscribed, "send_time": _iso(send.send_time), "rss_last_send": "",
+        "bounces": {"hard_bounces": f["hard_bounces"], "soft_bounces": f["soft_bounces"], "syntax_errors": 0},
+        "forwards": {"forwards_count": 0, "forwards_opens": 0},
+        "opens": {"opens_total": f["opens_total"], "proxy_excluded_opens": f["opens_total"],
+                  "unique_opens": f["unique_opens"], "proxy_excluded_unique_opens": f["unique_opens"],
+                  "open_rate": f["open_rate"], "proxy_excluded_open_rate": f["open_rate"], "last_open": _iso(f["last_open"])},
+        "clicks": {"clicks_total": f["clicks_total"], "unique_clicks": f["unique_clicks"],
+                   "unique_subscriber_clicks": f["unique_subscriber_clicks"], "click_rate": f["click_rate"],
+                   "last_click": _iso(f["last_click"])},
+        "facebook_likes": {"recipient_likes": 0, "unique_likes": 0, "facebook_likes": 0},
+        "list_stats": {"sub_rate": 0, "unsub_rate": 0, "open_rate": 0, "click_rate": 0},
+        "_links": _links(f"{API}/reports/{send.id}", "self", "parent", "campaign", "sent-to", "email-activity"),
+    }
+
+
+def _ip(email: str) -> str:
+    return f"198.51.100.{zlib.crc32(email.encode()) % 254 + 1}"
+
+
+def _activity_item(a: EmailActivity) -> dict:
+    item: dict[str, Any] = {"action": a.action, "timestamp": _iso(a.ts)}
+    if a.action == "bounce":
+        item["type"] = a.bounce_type
+    else:
+        item["ip"] = _ip(a.email)
+    if a.url:
+        item["url"] = a.url
+    return item
+
+
+# --- routes ----------------------------------------------------------------------------------
+def _guard(handler):
+    def wrapped(req: Request) -> Response:
+        if not _authorised(req):
+            return _unauthorised()
+        try:
+            return handler(req)
+        except _BadParam as exc:
+            return _fail(400, str(exc))
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
 @route("GET", r"/3\.0/campaigns", "mailchimp.campaigns")
+@_guard
 def campaigns(req: Request) -> Response:
-    if denied := _denied(req):
-        return denied
-    items = []
-    for s in _sent(req):
-        stats = _stats(s, req.now)
-        item = {
-            "id": s.id, "web_id": s.web_id, "type": "variate" if s.variate else "regular", "status": "sent",
-            "create_time": _iso(s.create_time), "send_time": _iso(s.send_time), "emails_sent": len(s.recipients),
-            "recipients": {"list_id": s.list_id, "recipient_count": len(s.recipients)},
-            "settings": {"subject_line": s.subject, "title": s.title, "from_name": "Example Shop"},
-            "tracking": {"opens": True, "html_clicks": True, "google_analytics": s.tracking},
-            "report_summary": {"opens": stats["opens"]["opens_total"], "unique_opens": stats["opens"]["unique_opens"],
-                               "open_rate": stats["opens"]["open_rate"], "clicks": stats["clicks"]["clicks_total"],
-                               "subscriber_clicks": stats["clicks"]["unique_subscriber_clicks"], "click_rate": stats["clicks"]["click_rate"]},
-        }
-        if s.variate:
-            item["variate_settings"] = {"winning_combination_id": "a1", "winner_criteria": "opens", "test_size": 20,
-                                        "combinations": [{"id": "a1", "subject_line": 0, "recipients": len(s.recipients) // 2},
-                                                         {"id": "b2", "subject_line": 1, "recipients": len(s.recipients) - len(s.recipients) // 2}]}
-        items.append(item)
-    return _page(req, items, "campaigns")
+    sends = _sorted(req, _in_window(req, _sends(req)))
+    return _page(req, [_campaign(req, s) for s in sends], "campaigns")
 
 
 @route("GET", r"/3\.0/reports", "mailchimp.reports")
+@_guard
 def reports(req: Request) -> Response:
-    if denied := _denied(req):
-        return denied
-    return _page(req, [_stats(s, req.now) for s in _sent(req)], "reports")
+    sends = _sorted(req, _in_window(req, _sends(req)))
+    return _page(req, [_report(req, s) for s in sends], "reports")
 
 
-@route("GET", r"/3\.0/reports/(?P<id>[^/]+)/email-activity", "mailchimp.email_activity")
+@route("GET", r"/3\.0/reports/(?P<campaign_id>[^/]+)/email-activity", "mailchimp.email_activity")
+@_guard
 def email_activity(req: Request) -> Response:
-    if denied := _denied(req):
-        return denied
-    send = _send(req, req.match["id"])
+    send = _send(req, req.match["campaign_id"])
     if send is None:
-        return Response(404, _error(404, "The requested resource could not be found."))
-    since = _ts_arg(req, "since")
-    by_email: dict[str, list[dict]] = {e: [] for e in send.recipients}
-    for a in sorted(send.activity, key=lambda a: a.ts):
-        if a.ts <= req.now and (since is None or a.ts >= since):
-            item = {"action": a.action, "timestamp": _iso(a.ts), "ip": "203.0.113.7"}
-            if a.url:
-                item["url"] = a.url
-            if a.bounce_type:
-                item["type"] = a.bounce_type
-            by_email[a.email].append(item)
-    emails = [{"campaign_id": send.id, "list_id": send.list_id, "list_is_active": True, "email_id": subscriber_hash(e),
-               "email_address": e, "activity": acts} for e, acts in by_email.items() if acts or since is None]
-    return _page(req, emails, "emails", {"campaign_id": send.id})
+        return _fail(404, "The requested resource could not be found.")
+    items = _activity_items(req.world, send.id, req.now, _ts_param(req, "since"))
+
+    def build(item: tuple[str, list[EmailActivity]]) -> dict:
+        email, acts = item
+        email_id = subscriber_hash(email)
+        return {
+            "campaign_id": send.id, "list_id": send.list_id, "list_is_active": True,
+            "email_id": email_id, "email_address": email,
+            "activity": [_activity_item(a) for a in acts],
+            "_links": _links(f"{API}/reports/{send.id}/email-activity/{email_id}", "self", "parent"),
+        }
+
+    return _page(req, items, "emails", build, campaign_id=send.id)
 
 
-@route("GET", r"/3\.0/reports/(?P<id>[^/]+)/sent-to", "mailchimp.sent_to")
+@route("GET", r"/3\.0/reports/(?P<campaign_id>[^/]+)/sent-to", "mailchimp.sent_to")
+@_guard
 def sent_to(req: Request) -> Response:
-    if denied := _denied(req):
-        return denied
-    send = _send(req, req.match["id"])
+    send = _send(req, req.match["campaign_id"])
     if send is None:
-        return Response(404, _error(404, "The requested resource could not be found."))
-    bounced = {a.email: a.bounce_type for a in send.activity if a.action == "bounce" and a.ts <= req.now}
-    items = [{"email_id": subscriber_hash(e), "email_address": e, "status": bounced.get(e, "sent"), "campaign_id": send.id,
-              "list_id": send.list_id} for e in send.recipients]
-    return _page(req, items, "sent_to", {"campaign_id": send.id})
+        return _fail(404, "The requested resource could not be found.")
+    f = _figures(req.world, send.id, req.now)
+    by_email = _activity_by_email(req.world, send.id, req.now)
+    half = len(send.recipients) // 2
+
+    def build(item: tuple[int, str]) -> dict:
+        i, email = item
+        email_id = subscriber_hash(email)
+        opens = [a for a in by_email.get(email, []) if a.action == "open"]
+        first, _, last = email.partition("@")[0].partition(".")
+        return {
+            "email_id": email_id, "email_address": email,
+            "merge_fields": {"FNAME": first.title(), "LNAME": last.rstrip("0123456789").title()},
+            "vip": False, "status": f["bounced"].get(email) or "sent", "open_count": len(opens),
+            "last_open": _iso(opens[-1].ts) if opens else "",
+            "absplit_group": ("a" if i < half else "b") if send.variate else "", "gmt_offset": 0,
+            "campaign_id": send.id, "list_id": send.list_id, "list_is_active": True,
+            "_links": _links(f"{API}/reports/{send.id}/sent-to/{email_id}", "self", "parent"),
+        }
+
+    return _page(req, list(enumerate(send.recipients)), "sent_to", build, campaign_id=send.id)
 
 
 @route("GET", r"/3\.0/lists", "mailchimp.lists")
+@_guard
 def lists(req: Request) -> Response:
-    if denied := _denied(req):
-        return denied
-    return _page(req, [{"id": x.id, "name": x.name, "stats": {"member_count": len(x.members)}} for x in req.world.lists], "lists")
+    records = []
+    for n, lst in enumerate(req.world.lists):
+        members = _members(req, lst)
+        records.append({
+            "id": lst.id, "web_id": 200000 + n, "name": lst.name,
+            "contact": {"company": "Example Shop", "address1": "1 Example Way", "city": "Berlin", "country": "DE"},
+            "permission_reminder": "You signed up on shop.example.", "use_archive_bar": True,
+            "date_created": _iso(min((m["timestamp_opt"] for m in lst.members), default=req.now)),
+            "list_rating": 3, "email_type_option": False, "visibility": "prv", "double_optin": True,
+            "stats": {"member_count": sum(m["status"] == "subscribed" for m in members),
+                      "unsubscribe_count": sum(m["status"] == "unsubscribed" for m in members),
+                      "cleaned_count": sum(m["status"] == "cleaned" for m in members)},
+            "_links": _links(f"{API}/lists/{lst.id}", "self", "parent", "members"),
+        })
+    return _page(req, records, "lists", constraints={"may_create": True, "max_instances": 5, "current_total_instances": len(records)})
 
 
-@route("GET", r"/3\.0/lists/(?P<id>[^/]+)/members", "mailchimp.members")
+def _members(req: Request, lst: MailList) -> list[dict]:
+    return [m for m in lst.members if m["timestamp_opt"] <= req.now]
+
+
+@route("GET", r"/3\.0/lists/(?P<list_id>[^/]+)/members", "mailchimp.members")
+@_guard
 def members(req: Request) -> Response:
-    if denied := _denied(req):
-        return denied
-    lst = next((x for x in req.world.lists if x.id == req.match["id"]), None)
+    lst = _list(req.world, req.match["list_id"])
     if lst is None:
-        return Response(404, _error(404, "The requested resource could not be found."))
-    since = _ts_arg(req, "since_last_changed")
-    items = [{"id": subscriber_hash(m["email"]), "email_address": m["email"], "unique_email_id": m["unique_email_id"],
-              "contact_id": None, "status": m["status"], "timestamp_opt": _iso(m["timestamp_opt"]),
-              "last_changed": _iso(m["last_changed"]), "list_id": lst.id}
-             for m in sorted(lst.members, key=lambda m: m["last_changed"])
-             if m["timestamp_opt"] <= req.now and m["last_changed"] <= req.now and (since is None or m["last_changed"] >= since)]
-    return _page(req, items, "members", {"list_id": lst.id})
+        return _fail(404, "The requested resource could not be found.")
+    statuses = set(filter(None, (req.arg("status") or "").split(",")))
+    since, before = _ts_param(req, "since_last_changed"), _ts_param(req, "before_last_changed")
+    chosen = [m for m in _members(req, lst)
+              if (not statuses or m["status"] in statuses)
+              and (since is None or m["last_changed"] >= since) and (before is None or m["last_changed"] < before)]
+
+    def build(m: dict) -> dict:
+        h = subscriber_hash(m["email"])
+        first, _, last = m["email"].partition("@")[0].partition(".")
+        return {
+            "id": h, "email_address": m["email"], "unique_email_id": m["unique_email_id"],
+            "contact_id": hashlib.md5(f"contact-{m['pid']}".encode()).hexdigest(),
+            "full_name": f"{first.title()} {last.rstrip('0123456789').title()}", "web_id": 300000 + m["pid"],
+            "email_type": "html", "status": m["status"], "consents_to_one_to_one_messaging": True,
+            "merge_fields": {"FNAME": first.title(), "LNAME": last.rstrip("0123456789").title()},
+            "stats": {"avg_open_rate": 0, "avg_click_rate": 0}, "ip_signup": "", "timestamp_signup": "",
+            "ip_opt": _ip(m["email"]), "timestamp_opt": _iso(m["timestamp_opt"]), "member_rating": 2,
+            "last_changed": _iso(m["last_changed"]), "language": "", "vip": False, "email_client": "",
+            "location": {"latitude": 0, "longitude": 0, "gmtoff": 0, "dstoff": 0, "country_code": "", "timezone": ""},
+            "source": "Import", "tags_count": 0, "tags": [], "list_id": lst.id,
+            "_links": _links(f"{API}/lists/{lst.id}/members/{h}", "self", "parent"),
+        }
+
+    return _page(req, chosen, "members", build, list_id=lst.id)

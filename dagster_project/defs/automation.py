@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.defs.partitions import DAILY
 
 refresh_job = dg.define_asset_job(
     "refresh",
     selection=dg.AssetSelection.all(),
-    partitions_def=DAILY,
     description="Pull the partition's window (plus ENGAGEMENT_LOOKBACK_DAYS) from every enabled source and load it.",
 )
 

@@ -3,7 +3,6 @@
 Asset keys equal the dbt source keys (`[raw_<source>, <stream>]`), so lineage needs no mapping.
 """
 
-from __future__ import annotations
 
 from datetime import date, timedelta
 

@@ -1,8 +1,8 @@
 """dbt models as Dagster assets: `dbt build` (models, tests as asset checks, unit tests)."""
 
-from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -24,4 +24,5 @@ def engagement_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource
 
 
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR))
+    # the venv's dbt, whether or not the venv is on PATH
+    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=str(Path(sys.executable).parent / "dbt"))
