@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dagster as dg
 
-
 refresh_job = dg.define_asset_job(
     "refresh",
     selection=dg.AssetSelection.all(),
