@@ -131,19 +131,30 @@ class FaultPlan:
             _nested_set(records[0], rule.field or "id", ["not", "a", "scalar"])
 
 
+def _walk(record: Any, parents: list[str], create: bool) -> Any:
+    """Follow a dotted path; numeric parts index lists (`activity.0.action`)."""
+    for key in parents:
+        if isinstance(record, list) and key.isdigit() and int(key) < len(record):
+            record = record[int(key)]
+        elif isinstance(record, dict):
+            record = record.setdefault(key, {}) if create else record.get(key, {})
+        else:
+            return None
+    return record
+
+
 def _nested_pop(record: dict, dotted: str) -> None:
     *parents, leaf = dotted.split(".")
-    for key in parents:
-        record = record.get(key, {})
-    if isinstance(record, dict):
-        record.pop(leaf, None)
+    target = _walk(record, parents, create=False)
+    if isinstance(target, dict):
+        target.pop(leaf, None)
 
 
 def _nested_set(record: dict, dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
-    for key in parents:
-        record = record.setdefault(key, {})
-    record[leaf] = value
+    target = _walk(record, parents, create=True)
+    if isinstance(target, dict):
+        target[leaf] = value
 
 
 def page_bounds(request_fault: FaultRule | None, offset: int) -> int:
