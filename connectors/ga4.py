@@ -7,10 +7,11 @@ the declared metric type. Dates are in the property's time zone, recorded beside
 are thresholding and `(other)`-row data loss: surfaced, never dropped. `last_metadata` keeps the
 last report's metadata for callers.
 
-The offset advances by the rows not seen before in this report (a report's rows are unique by
-their dimension values), not by the page length: if the server's rows drift between pages, a
-page that starts early repeats rows (the loader de-duplicates on the key) instead of pushing
-the next offset past rows never read.
+The offset advances by the rows of a page that the previous page did not hold (a report's rows
+are unique by their dimension values), not by the page length: if the server's rows drift
+between pages, a page that starts early repeats rows (the loader de-duplicates on the key)
+instead of pushing the next offset past rows never read. Only one page of keys is kept, so this
+covers drifts up to a page long.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ class Ga4Client(ApiClient):
         }
         url = f"{self.base_url}/properties/{self.property_id}:runReport"
         key_columns = [column for _, column in dimensions]
-        seen: set[tuple] = set()
+        previous: set[tuple] = set()
         offset = 0
         self.last_metadata = {}
         while True:
@@ -172,13 +173,9 @@ class Ga4Client(ApiClient):
             self.page_done(stream, len(records))
             if records:
                 yield records
-            fresh = 0
-            for record in records:
-                key = tuple(record[c] for c in key_columns)
-                if key not in seen:
-                    seen.add(key)
-                    fresh += 1
-            offset += max(fresh, 1) if records else 0
+            keys = {tuple(record[c] for c in key_columns) for record in records}
+            offset += max(len(keys - previous), 1) if records else 0
+            previous = keys
             row_count = body.get("rowCount", 0)
             if not isinstance(row_count, int | str) or not str(row_count).isdigit():
                 raise SchemaError(SOURCE, stream, "rowCount", f"not a count ({row_count!r})")
@@ -256,7 +253,7 @@ def row_from_api(row: dict, columns: dict[str, Any], flags: dict[str, Any], stre
     dims = _values(row, "dimensionValues", columns["n_dims"], stream)
     metrics = _values(row, "metricValues", columns["n_metrics"], stream)
     record: dict[str, Any] = {}
-    for i, api_name, column in columns["dims"]:
+    for i, _api_name, column in columns["dims"]:
         record[column] = dims[i]
     record["date"] = _date(record["date"], stream)
     for i, _api_name, column, metric_type in columns["metrics"]:

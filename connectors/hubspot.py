@@ -1,6 +1,9 @@
 """HubSpot CRM v3 contacts: the identity links (email, site user id, X handle, Facebook id).
 
-Values are kept exactly as stored in the CRM (normalisation is dbt staging's job).
+Values are kept exactly as stored in the CRM (normalisation is dbt staging's job). `updated_at`
+is the `lastmodifieddate` property, the one the incremental search filters and sorts on, so the
+loader's cursor (max `updated_at`) and the search filter always mean the same clock. Only active
+(non-archived) contacts are listed, as HubSpot does by default.
 
 - Whole pull (`window.cursor is None`): GET /crm/v3/objects/contacts with `after` cursor paging
   until `paging.next` is absent.
@@ -203,7 +206,8 @@ class HubSpotClient(ApiClient):
             "x_handle": _optional(props, self.x_handle_property),
             "facebook_user_id": _optional(props, self.facebook_id_property),
             "created_at": _timestamp(r, "createdAt"),
-            "updated_at": _timestamp(r, "updatedAt"),
+            # the property the search filters and sorts on, so the stored cursor means the same thing
+            "updated_at": _timestamp(props, "lastmodifieddate", "properties."),
             "archived": archived,
         }
 
@@ -216,12 +220,16 @@ def _optional(props: dict, name: str) -> str | None:
     return value
 
 
-def _timestamp(r: dict, key: str) -> datetime:
-    text = require(r, key, SOURCE, STREAM, str)
+def _timestamp(r: dict, key: str, prefix: str = "") -> datetime:
+    value = r.get(key) if isinstance(r, dict) else None
+    if value is None:
+        raise SchemaError(SOURCE, STREAM, prefix + key)
+    if not isinstance(value, str):
+        raise SchemaError(SOURCE, STREAM, prefix + key, f"of type {type(value).__name__}")
     try:
-        return parse_ts(text)
+        return parse_ts(value)
     except ValueError:
-        raise SchemaError(SOURCE, STREAM, key, f"not an ISO 8601 timestamp ({text[:40]!r})") from None
+        raise SchemaError(SOURCE, STREAM, prefix + key, f"not an ISO 8601 timestamp ({value[:40]!r})") from None
 
 
 def _next_after(body: dict) -> str | None:

@@ -172,6 +172,6 @@ def _fold_into_other(groups: dict[tuple[str, ...], list[WebSession]], dims: list
     ranked = sorted(groups, key=lambda k: (-len(groups[k]), k))
     kept = {k: groups[k] for k in ranked[: max(0, limit - 1)]}
     for key in ranked[max(0, limit - 1):]:
-        other = tuple(v if d == "date" else OTHER for d, v in zip(dims, key))
+        other = tuple(v if d == "date" else OTHER for d, v in zip(dims, key, strict=True))
         kept.setdefault(other, []).extend(groups[key])
     return kept

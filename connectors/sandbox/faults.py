@@ -158,7 +158,11 @@ def _nested_set(record: dict, dotted: str, value: Any) -> None:
 
 
 def page_bounds(request_fault: FaultRule | None, offset: int) -> int:
-    """Where a page really starts: an armed `overlap` fault moves it back by `rows` records."""
+    """Where a page really starts: an armed `overlap` fault moves it back by `rows` records.
+
+    Handlers take the fault only when offset > 0 would make it bite, so a `times=1` rule is
+    never spent on a first page where it cannot shift anything.
+    """
     if request_fault is None:
         return offset
     return max(0, offset - request_fault.rows)

@@ -198,8 +198,9 @@ def test_unknown_extra_fields_are_ignored(sandbox, world):
     assert all("sandbox_unknown_field" not in r for r in records)
 
 
-def test_offset_drift_repeats_identical_rows_and_never_skips_any(sandbox, world):
-    sandbox.faults.add(FaultRule(endpoint=ENDPOINT, kind="overlap", rows=3, times=None))
+@pytest.mark.parametrize("times", [1, None])  # one drift (on the second page), or every page after the first
+def test_offset_drift_repeats_identical_rows_and_never_skips_any(sandbox, world, times):
+    sandbox.faults.add(FaultRule(endpoint=ENDPOINT, kind="overlap", rows=3, times=times))
     records = read_all(make_client(sandbox, page_size=20), "campaign_daily")
     expected = truth(world, "campaign_daily")
     by_key = defaultdict(list)
