@@ -59,6 +59,12 @@ def query_params_seen(server: SandboxServer) -> Counter[str]:
         return Counter(_QUERY_PARAMS.get(server, Counter()))
 
 
+def forget_query_params(server: SandboxServer) -> None:
+    """Start a fresh record for this server (a test reusing one server between tests)."""
+    with _seen_lock:
+        _QUERY_PARAMS.pop(server, None)
+
+
 def _trace(message: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha1(message.encode()).digest()[:9]).decode()
 

@@ -222,6 +222,7 @@ def sandbox_env(url: str, credentials: Credentials | None = None) -> dict[str, s
 def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
     class SandboxHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go in separate writes: avoid the delayed-ACK stall
 
         def log_message(self, *args) -> None:  # quiet: tests read counts, not logs
             pass
