@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -185,8 +185,8 @@ class ApiClient:
     on_progress: Callable[[str, RequestStats], None] | None = None
     stats: RequestStats = field(default_factory=RequestStats)
 
-    source = "api"
-    retry_class: type[ApiRetry] = ApiRetry
+    source: ClassVar[str] = "api"
+    retry_class: ClassVar[type[ApiRetry]] = ApiRetry
 
     def __post_init__(self) -> None:
         if self.session is None:

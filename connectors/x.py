@@ -1,177 +1,447 @@
 """X API v2: the account's posts (lifetime public_metrics as dated snapshots), mentions, replies,
 liking users and reposters.
 
-Bearer token. Timelines page with `pagination_token`, search with `next_token`; both read
-`meta.next_token` and stop when it is absent (an empty page has no `data` key). 429 carries
-`x-rate-limit-reset` (epoch seconds), not Retry-After: `XRetry` waits until then, within the
-ceiling. A 200 may carry `errors` beside `data` (deleted or protected objects): they are kept in
-`partial_errors`, not dropped silently. Real limits kept as they are: recent search covers the
-last 7 days only, liking users are capped at 100 accounts per post.
+Auth is an app-only `Authorization: Bearer` token; it never appears in a URL or an error text.
+
+Paging: timelines and user lists take `pagination_token`, recent search takes `next_token`;
+both read `meta.next_token` from the previous answer and stop when it is absent. An empty page
+is `{"meta": {"result_count": 0}}` with no `data` key. `max_results` is clamped to each
+endpoint's range (timelines 5-100, search 10-100, user lists 1-100). Records repeated across
+pages are dropped (first copy wins), and a `next_token` that repeats stops the run.
+
+Windows: timelines get `start_time`/`end_time` at the window's bounds. X treats both as
+inclusive, so a post created exactly at the window's end is also filtered out here: it belongs
+to the next window.
+
+Rate limits: X answers 429 with `x-rate-limit-reset` (epoch seconds) and no Retry-After.
+`XRetry` waits until that reset (or until a spent 24-hour window's reset) when it is within the
+policy's `max_wait`, and fails with an ApiError naming the wait when it is not; a Retry-After
+header, if X ever sends one, still wins. Only 429s read the reset: X sends the headers on every
+answer, and a 503 must not wait out a 15-minute window.
+
+Partial errors: a 200 may carry `errors` beside `data`, or instead of it, for objects that are
+deleted, suspended or protected. They are never dropped silently: each one is appended to
+`partial_errors` (stream, endpoint, resource type/id, title, detail, type) and logged. An answer
+with `errors` but no `data` fails unless every error is resource-not-found (a post deleted since
+the timeline was read); a not-found for the configured account itself fails naming X_USER_ID.
+
+Real limits the connector keeps as they are (the sandbox is more lenient for the first):
+* `replies` uses recent search (`conversation_id:<post id>`), which reaches only the last
+  **7 days**: replies to older posts are found only by runs within 7 days of the reply (run
+  daily); the full archive (`/2/tweets/search/all`) needs a higher access tier. No start_time is
+  sent, so X's default (7 days back) applies; the root post matches its own conversation and is
+  skipped.
+* `liking_users` returns at most **100 accounts per post, for all time** (and, since 2024, likes
+  are private outside the author's own user context); `reposted_by` reaches roughly the most
+  recent 100 reposters. Use `posts.like_count` for counts, these streams for identities.
+* The timeline reaches only the 3,200 most recent posts, mentions the 800 most recent.
+
+Counters are lifetime totals: `posts` stores them as snapshots keyed by (post_id, snapshot_date),
+dated by the API's own Date header, so day-over-day deltas can be computed downstream.
+`impression_count` is NULL when X omits it (posts older than the metric).
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote
 
 import pyarrow as pa
+import requests
 
-from connectors.http import ApiClient, ApiError, ApiRetry, require, validate_base_url
+from connectors.http import ApiClient, ApiError, ApiRetry, ConfigError, SchemaError, require, validate_base_url
 from connectors.streams import StreamSpec, Window, observed_at, parse_ts
 
+log = logging.getLogger(__name__)
+
 DEFAULT_BASE_URL = "https://api.x.com/2"
+MAX_PAGE_SIZE = 100
+# max_results ranges X accepts per endpoint family (anything outside is a 400)
+TIMELINE_SIZES, SEARCH_SIZES, USER_LIST_SIZES = (5, 100), (10, 100), (1, 100)
+LIKERS_CAP = 100  # X returns at most 100 liking accounts per post, for all time
+
+POST_FIELDS = "created_at,public_metrics,entities,conversation_id"
+MENTION_FIELDS = "created_at,entities,conversation_id,author_id,in_reply_to_user_id,referenced_tweets"
+REPLY_FIELDS = "created_at,author_id,conversation_id,in_reply_to_user_id"
+NOT_FOUND_PROBLEM = "resource-not-found"
+RATE_LIMIT_HEADERS = ("x-rate-limit", "x-app-limit-24hour", "x-user-limit-24hour")
+
 TS = pa.timestamp("us", tz="UTC")
-S, I, L = pa.string(), pa.int64(), pa.list_(pa.string())
+S, INT, STRINGS = pa.string(), pa.int64(), pa.list_(pa.string())
 
 POSTS = StreamSpec("x", "posts", pa.schema([
     ("post_id", S), ("snapshot_date", pa.date32()), ("observed_at", TS), ("created_at", TS), ("text", S),
-    ("conversation_id", S), ("urls", L), ("like_count", I), ("reply_count", I), ("retweet_count", I),
-    ("quote_count", I), ("bookmark_count", I), ("impression_count", I)]), ("post_id", "snapshot_date"),
-    description="the account's posts with lifetime public_metrics, one snapshot per day")
+    ("conversation_id", S), ("urls", STRINGS), ("like_count", INT), ("reply_count", INT), ("retweet_count", INT),
+    ("quote_count", INT), ("bookmark_count", INT), ("impression_count", INT)]),
+    ("post_id", "snapshot_date"), strategy="merge",
+    description="the account's posts created in the window with lifetime public_metrics, one snapshot per day "
+                "(dated by the API's Date header); impression_count is NULL when X omits it")
 MENTIONS = StreamSpec("x", "mentions", pa.schema([
-    ("mention_id", S), ("author_id", S), ("author_username", S), ("created_at", TS), ("text", S), ("conversation_id", S),
-    ("in_reply_to_user_id", S), ("referenced_post_ids", L), ("urls", L)]), ("mention_id",),
-    description="posts naming the account (replies to its posts included, as on the real API)")
+    ("mention_id", S), ("author_id", S), ("author_username", S), ("created_at", TS), ("text", S),
+    ("conversation_id", S), ("in_reply_to_user_id", S), ("referenced_post_ids", STRINGS), ("urls", STRINGS)]),
+    ("mention_id",), strategy="merge",
+    description="posts naming the account, created in the window; replies to the account's posts are mentions "
+                "too (tell them apart by conversation_id); only the 800 most recent are reachable")
 REPLIES = StreamSpec("x", "replies", pa.schema([
     ("reply_id", S), ("post_id", S), ("author_id", S), ("author_username", S), ("created_at", TS), ("text", S),
-    ("in_reply_to_user_id", S)]), ("reply_id",), description="replies in each post's conversation (recent search)")
-_USERS = pa.schema([("post_id", S), ("user_id", S), ("username", S), ("observed_at", TS)])
-LIKING_USERS = StreamSpec("x", "liking_users", _USERS, ("post_id", "user_id"), description="likers (capped at 100 per post by X)")
-REPOSTED_BY = StreamSpec("x", "reposted_by", _USERS, ("post_id", "user_id"), description="reposting accounts")
+    ("in_reply_to_user_id", S)]),
+    ("reply_id",), strategy="merge",
+    description="replies in the conversation of each post created in the window (recent search: last 7 days only)")
+_ACCOUNTS = pa.schema([("post_id", S), ("user_id", S), ("username", S), ("observed_at", TS)])
+LIKING_USERS = StreamSpec("x", "liking_users", _ACCOUNTS, ("post_id", "user_id"), strategy="merge",
+                          description="accounts that liked each post of the window; X caps this at 100 per post "
+                                      "for all time; likes carry no time, observed_at is when they were seen")
+REPOSTED_BY = StreamSpec("x", "reposted_by", _ACCOUNTS, ("post_id", "user_id"), strategy="merge",
+                         description="accounts that reposted each post of the window (about the 100 most recent); "
+                                     "observed_at is when they were seen")
 
-TWEET_FIELDS = "created_at,public_metrics,entities,conversation_id,author_id,in_reply_to_user_id,referenced_tweets"
+
+def rate_limit_wait(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds until X's spent rate-limit window resets (epoch-second headers), None when X names none.
+
+    `x-rate-limit-reset` is the 15-minute (or per-endpoint) window a 429 refers to; a 24-hour
+    window (`x-app-limit-24hour-*`, `x-user-limit-24hour-*`) counts only when it is spent.
+    """
+    now = time.time() if now is None else now
+    resets = []
+    for prefix in RATE_LIMIT_HEADERS:
+        reset = (headers.get(f"{prefix}-reset") or "").strip()
+        if not reset.isdigit():
+            continue
+        if prefix != "x-rate-limit" and (headers.get(f"{prefix}-remaining") or "").strip() != "0":
+            continue
+        resets.append(int(reset))
+    if not resets:
+        return None
+    return max(0.0, max(resets) - now)
 
 
 class XRetry(ApiRetry):
-    """X answers 429 with the reset time of its window instead of Retry-After."""
+    """X answers 429 with the reset time of its window instead of Retry-After: wait until then.
+
+    ApiRetry.sleep_for_retry raises RateLimitTooLong when the wait exceeds the policy's ceiling
+    (the shared loop turns that into an ApiError naming the wait). A reset already past is 0:
+    urllib3 then backs off as for any 429.
+    """
 
     def get_retry_after(self, response) -> float | None:
         retry_after = super().get_retry_after(response)
-        reset = response.headers.get("x-rate-limit-reset")
-        if retry_after is None and response.status == 429 and reset and reset.strip().isdigit():
-            return max(0.0, int(reset) - time.time()) + 0.1
-        return retry_after
+        if retry_after is not None or response.status != 429:
+            return retry_after
+        return rate_limit_wait(response.headers)
 
 
-def _urls(tweet: dict) -> list[str]:
-    return [u.get("expanded_url") or u.get("url") for u in (tweet.get("entities") or {}).get("urls", []) if u.get("expanded_url") or u.get("url")]
+# --- records -----------------------------------------------------------------------------------
+def _path(record: Any, dotted: str, stream: str, kind: type | tuple[type, ...] | None = None, required: bool = True) -> Any:
+    """A (nested) field named in full when missing or mistyped; optional ones may be absent or null."""
+    value: Any = record
+    for key in dotted.split("."):
+        if not isinstance(value, Mapping) or value.get(key) is None:
+            if required:
+                raise SchemaError("x", stream, dotted)
+            return None
+        value = value[key]
+    if kind is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+        raise SchemaError("x", stream, dotted, f"of type {type(value).__name__}")
+    return value
 
 
+def _ts(record: Mapping[str, Any], key: str, stream: str) -> datetime:
+    text = require(record, key, "x", stream, str)
+    try:
+        return parse_ts(text)
+    except ValueError:
+        raise SchemaError("x", stream, key, f"not a timestamp ({text!r})") from None
+
+
+def _urls(record: Mapping[str, Any], stream: str) -> list[str]:
+    """entities.urls[].expanded_url (the t.co link itself when X gives no expansion)."""
+    urls = _path(record, "entities.urls", stream, list, required=False) or []
+    out = []
+    for i, entry in enumerate(urls):
+        if not isinstance(entry, Mapping):
+            raise SchemaError("x", stream, f"entities.urls.{i}", f"of type {type(entry).__name__}")
+        url = entry.get("expanded_url") or entry.get("url")
+        if isinstance(url, str) and url:
+            out.append(url)
+    return out
+
+
+def _referenced_ids(record: Mapping[str, Any], stream: str) -> list[str]:
+    refs = _path(record, "referenced_tweets", stream, list, required=False) or []
+    return [_path({"referenced_tweets": {str(i): ref}}, f"referenced_tweets.{i}.id", stream, str) for i, ref in enumerate(refs)]
+
+
+def post_from_api(r: Mapping[str, Any], seen_at: datetime) -> dict:
+    def count(name: str, required: bool = True) -> int | None:
+        return _path(r, f"public_metrics.{name}", "posts", int, required)
+
+    return {
+        "post_id": require(r, "id", "x", "posts", str),
+        "snapshot_date": seen_at.date(),
+        "observed_at": seen_at,
+        "created_at": _ts(r, "created_at", "posts"),
+        "text": require(r, "text", "x", "posts", str),
+        "conversation_id": _path(r, "conversation_id", "posts", str, required=False),
+        "urls": _urls(r, "posts"),
+        "like_count": count("like_count"),
+        "reply_count": count("reply_count"),
+        "retweet_count": count("retweet_count"),
+        "quote_count": count("quote_count"),
+        "bookmark_count": count("bookmark_count"),
+        "impression_count": count("impression_count", required=False),
+    }
+
+
+def mention_from_api(r: Mapping[str, Any], usernames: Mapping[str, str]) -> dict:
+    author = require(r, "author_id", "x", "mentions", str)
+    return {
+        "mention_id": require(r, "id", "x", "mentions", str),
+        "author_id": author,
+        "author_username": usernames.get(author),
+        "created_at": _ts(r, "created_at", "mentions"),
+        "text": require(r, "text", "x", "mentions", str),
+        "conversation_id": _path(r, "conversation_id", "mentions", str, required=False),
+        "in_reply_to_user_id": _path(r, "in_reply_to_user_id", "mentions", str, required=False),
+        "referenced_post_ids": _referenced_ids(r, "mentions"),
+        "urls": _urls(r, "mentions"),
+    }
+
+
+def reply_from_api(r: Mapping[str, Any], post_id: str, usernames: Mapping[str, str]) -> dict:
+    author = require(r, "author_id", "x", "replies", str)
+    return {
+        "reply_id": require(r, "id", "x", "replies", str),
+        "post_id": post_id,
+        "author_id": author,
+        "author_username": usernames.get(author),
+        "created_at": _ts(r, "created_at", "replies"),
+        "text": require(r, "text", "x", "replies", str),
+        "in_reply_to_user_id": _path(r, "in_reply_to_user_id", "replies", str, required=False),
+    }
+
+
+def account_from_api(r: Mapping[str, Any], post_id: str, seen_at: datetime, stream: str) -> dict:
+    return {
+        "post_id": post_id,
+        "user_id": require(r, "id", "x", stream, str),
+        "username": require(r, "username", "x", stream, str),
+        "observed_at": seen_at,
+    }
+
+
+def _usernames(body: Mapping[str, Any], stream: str) -> dict[str, str]:
+    users = _path(body, "includes.users", stream, list, required=False) or []
+    return {u["id"]: u.get("username") for u in users if isinstance(u, Mapping) and isinstance(u.get("id"), str)}
+
+
+def _is_not_found(error: Any) -> bool:
+    return isinstance(error, Mapping) and str(error.get("type", "")).rstrip("/").rsplit("/", 1)[-1] == NOT_FOUND_PROBLEM
+
+
+def _rfc3339(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- client ------------------------------------------------------------------------------------
 @dataclass
 class XClient(ApiClient):
     user_id: str = ""
-    bearer_token: str = ""
-    page_size: int = 100
+    bearer_token: str = field(default="", repr=False)
+    page_size: int = MAX_PAGE_SIZE
     partial_errors: list[dict] = field(default_factory=list)
 
     source = "x"
-    retry_class = XRetry
+    retry_class = XRetry  # X's 429 dialect: wait for x-rate-limit-reset
     STREAMS = (POSTS, MENTIONS, REPLIES, LIKING_USERS, REPOSTED_BY)
 
     @classmethod
-    def from_settings(cls, user_id: str, bearer_token: str, base_url: str | None = None, **kw: Any) -> XClient:
-        return cls(base_url=validate_base_url(base_url, "X_API_URL", DEFAULT_BASE_URL), user_id=user_id, bearer_token=bearer_token, **kw)
+    def from_settings(cls, user_id: str | None, bearer_token: str | None, base_url: str | None = None,
+                      page_size: int = MAX_PAGE_SIZE, **kw: Any) -> XClient:
+        user_id = (user_id or "").strip()
+        if not user_id.isdigit():
+            raise ConfigError("X_USER_ID must be the account's numeric id, not its @handle "
+                              "(look it up with GET /2/users/by/username/<handle>)")
+        if not (bearer_token or "").strip():
+            raise ConfigError("X_BEARER_TOKEN is empty: set it to the app's bearer token")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ConfigError(f"X page size must be between 1 and {MAX_PAGE_SIZE} (got {page_size})")
+        return cls(base_url=validate_base_url(base_url, "X_API_URL", DEFAULT_BASE_URL), user_id=user_id,
+                   bearer_token=bearer_token.strip(), page_size=page_size, **kw)
 
+    # --- the API's dialect ----------------------------------------------------------------
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.bearer_token}"}
 
     def secrets(self) -> tuple[str, ...]:
-        return (self.bearer_token,)
+        # tokens copied from the developer portal are URL-encoded (%3D): hide both spellings
+        return tuple(dict.fromkeys(t for t in (self.bearer_token, unquote(self.bearer_token)) if t))
 
-    def error_message(self, body: Any, response) -> str:
+    def error_message(self, body: Any, response: requests.Response | None) -> str:
+        """Problem details (`title`, `detail`) and the first of `errors[]` (v2 `message`/`detail`, v1 `message`+`code`)."""
+        parts: list[str] = []
         if isinstance(body, dict):
-            if body.get("detail") or body.get("title"):
-                parts = [body.get("title"), body.get("detail")] + [e.get("message") for e in body.get("errors", []) if isinstance(e, dict)]
-                return " - ".join(dict.fromkeys(p for p in parts if p))
-            if body.get("errors"):
-                return "; ".join(str(e.get("message")) for e in body["errors"] if isinstance(e, dict))
-        return super().error_message(body, response)
+            for key in ("title", "detail"):
+                value = body.get(key)
+                if isinstance(value, str) and value and value not in parts:
+                    parts.append(value)
+            errors = body.get("errors")
+            if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+                first = errors[0]
+                if isinstance(first.get("message"), str) and first["message"]:
+                    code = first.get("code")
+                    parts.append(f"{first['message']} (code {code})" if code is not None else first["message"])
+                else:  # a partial error: problem details of its own
+                    parts += [v for v in (first.get("title"), first.get("detail")) if isinstance(v, str) and v and v not in parts]
+                if len(errors) > 1:
+                    parts.append(f"and {len(errors) - 1} more error(s)")
+        message = " - ".join(parts) if parts else (response.reason if response is not None and response.reason else "error")
+        if response is not None and response.status_code == 401:
+            message += " (the bearer token was refused: check X_BEARER_TOKEN)"
+        return message
 
-    def _pages(self, path: str, endpoint: str, params: dict, token_param: str) -> Iterator[tuple[list[dict], dict]]:
-        token = None
-        while True:
-            query = {**params, "max_results": self.page_size, **({token_param: token} if token else {})}
-            body = self.request("GET", f"{self.base_url}{path}", endpoint=endpoint, params=query) or {}
-            errors = body.get("errors") or []
-            if errors:
-                if "data" not in body and any("not-found" not in str(e.get("type", "")) for e in errors):
-                    raise ApiError("x", endpoint, 200, self.error_message(body, None))
-                self.partial_errors.extend(errors)
-            users = {u.get("id"): u.get("username") for u in (body.get("includes") or {}).get("users", [])}
-            yield body.get("data") or [], users
-            token = (body.get("meta") or {}).get("next_token")
-            if not token:
-                return
+    # --- streams -------------------------------------------------------------------------
+    def read(self, stream: str, window: Window) -> Iterator[list[dict]]:
+        readers = {"posts": self._posts, "mentions": self._mentions, "replies": self._replies,
+                   "liking_users": lambda w: self._accounts("liking_users", w),
+                   "reposted_by": lambda w: self._accounts("reposted_by", w)}
+        if stream not in readers:
+            raise KeyError(f"unknown stream {stream!r}; known: {', '.join(readers)}")
+        yield from readers[stream](window)
 
-    def _window(self, window: Window) -> dict:
-        return {"start_time": window.start_ts.strftime("%Y-%m-%dT%H:%M:%SZ"), "end_time": window.end_ts.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    def _timeline_params(self, window: Window, fields: str) -> dict[str, str]:
+        # X treats both bounds as inclusive: records are filtered to [start, end) as well
+        return {"start_time": _rfc3339(window.start_ts), "end_time": _rfc3339(window.end_ts), "tweet.fields": fields}
 
     def _posts(self, window: Window) -> Iterator[list[dict]]:
-        for tweets, _ in self._pages(f"/users/{self.user_id}/tweets", "users/:id/tweets",
-                                     {**self._window(window), "tweet.fields": TWEET_FIELDS}, "pagination_token"):
-            seen = observed_at(self.last_headers)
-            yield [post_from_api(t, seen) for t in tweets]
+        seen: set[str] = set()
+        for data, _ in self._pages(f"/users/{self.user_id}/tweets", "users/:id/tweets",
+                                   self._timeline_params(window, POST_FIELDS), "pagination_token", TIMELINE_SIZES, "posts"):
+            at = observed_at(self.last_headers)
+            records = []
+            for r in data:
+                record = post_from_api(r, at)
+                if record["post_id"] not in seen and window.start_ts <= record["created_at"] < window.end_ts:
+                    seen.add(record["post_id"])
+                    records.append(record)
+            yield from self._emit("posts", records)
 
-    def read(self, stream: str, window: Window) -> Iterator[list[dict]]:
-        if stream == "posts":
-            for records in self._posts(window):
-                yield self._page(stream, records)
-        elif stream == "mentions":
-            params = {**self._window(window), "tweet.fields": TWEET_FIELDS, "expansions": "author_id", "user.fields": "username"}
-            for tweets, users in self._pages(f"/users/{self.user_id}/mentions", "users/:id/mentions", params, "pagination_token"):
-                yield self._page(stream, [mention_from_api(t, users) for t in tweets])
-        elif stream in ("replies", "liking_users", "reposted_by"):
-            post_ids = [r["post_id"] for records in self._posts(window) for r in records]
-            for post_id in post_ids:
-                yield from self._per_post(stream, post_id, window)
-        else:
-            raise KeyError(stream)
+    def _mentions(self, window: Window) -> Iterator[list[dict]]:
+        seen: set[str] = set()
+        params = {**self._timeline_params(window, MENTION_FIELDS), "expansions": "author_id", "user.fields": "username"}
+        for data, users in self._pages(f"/users/{self.user_id}/mentions", "users/:id/mentions", params,
+                                       "pagination_token", TIMELINE_SIZES, "mentions"):
+            records = []
+            for r in data:
+                record = mention_from_api(r, users)
+                if record["mention_id"] not in seen and window.start_ts <= record["created_at"] < window.end_ts:
+                    seen.add(record["mention_id"])
+                    records.append(record)
+            yield from self._emit("mentions", records)
 
-    def _per_post(self, stream: str, post_id: str, window: Window) -> Iterator[list[dict]]:
-        if stream == "replies":
-            params = {"query": f"conversation_id:{post_id}", "tweet.fields": TWEET_FIELDS, "expansions": "author_id",
-                      "user.fields": "username", "start_time": window.start_ts.strftime("%Y-%m-%dT%H:%M:%SZ")}
-            for tweets, users in self._pages("/tweets/search/recent", "tweets/search/recent", params, "next_token"):
-                yield self._page(stream, [reply_from_api(t, post_id, users) for t in tweets if t.get("id") != post_id])
-            return
+    def _replies(self, window: Window) -> Iterator[list[dict]]:
+        seen: set[str] = set()
+        for post_id in self._post_ids(window, "replies"):
+            # no start_time: X's recent search then reaches its full 7 days (an older one is a 400)
+            params = {"query": f"conversation_id:{post_id}", "tweet.fields": REPLY_FIELDS, "expansions": "author_id",
+                      "user.fields": "username"}
+            for data, users in self._pages("/tweets/search/recent", "tweets/search/recent", params, "next_token",
+                                           SEARCH_SIZES, "replies"):
+                records = []
+                for r in data:
+                    if require(r, "id", "x", "replies", str) == post_id:
+                        continue  # the root post is part of its own conversation
+                    record = reply_from_api(r, post_id, users)
+                    if record["reply_id"] not in seen:
+                        seen.add(record["reply_id"])
+                        records.append(record)
+                yield from self._emit("replies", records)
+
+    def _accounts(self, stream: str, window: Window) -> Iterator[list[dict]]:
         path = "liking_users" if stream == "liking_users" else "retweeted_by"
-        for users, _ in self._pages(f"/tweets/{post_id}/{path}", f"tweets/:id/{path}", {"user.fields": "username"}, "pagination_token"):
-            seen = observed_at(self.last_headers)
-            yield self._page(stream, [{"post_id": post_id, "user_id": require(u, "id", "x", stream, str),
-                                       "username": u.get("username"), "observed_at": seen} for u in users])
+        for post_id in self._post_ids(window, stream):
+            seen: set[str] = set()
+            for data, _ in self._pages(f"/tweets/{post_id}/{path}", f"tweets/:id/{path}", {"user.fields": "username"},
+                                       "pagination_token", USER_LIST_SIZES, stream):
+                at = observed_at(self.last_headers)
+                records = []
+                for r in data:
+                    record = account_from_api(r, post_id, at, stream)
+                    if record["user_id"] not in seen:
+                        seen.add(record["user_id"])
+                        records.append(record)
+                yield from self._emit(stream, records)
 
-    def _page(self, stream: str, records: list[dict]) -> list[dict]:
+    def _post_ids(self, window: Window, stream: str) -> list[str]:
+        """Ids of the account's posts created in [start, end), newest first (the timeline's order)."""
+        ids: dict[str, None] = {}
+        for data, _ in self._pages(f"/users/{self.user_id}/tweets", "users/:id/tweets",
+                                   self._timeline_params(window, "created_at"), "pagination_token", TIMELINE_SIZES, stream):
+            for r in data:
+                post_id = require(r, "id", "x", stream, str)
+                if window.start_ts <= _ts(r, "created_at", stream) < window.end_ts:
+                    ids.setdefault(post_id)
+        return list(ids)
+
+    def _emit(self, stream: str, records: list[dict]) -> Iterator[list[dict]]:
         self.page_done(stream, len(records))
-        return records
+        if records:
+            yield records
 
+    # --- paging --------------------------------------------------------------------------
+    def _pages(self, path: str, endpoint: str, params: Mapping[str, str], token_param: str,
+               sizes: tuple[int, int], stream: str) -> Iterator[tuple[list[dict], dict[str, str]]]:
+        """(data, usernames from includes.users) per page, following meta.next_token until it is absent."""
+        size = max(sizes[0], min(sizes[1], self.page_size))
+        token: str | None = None
+        tokens: set[str] = set()
+        while True:
+            query = {**params, "max_results": size, **({token_param: token} if token else {})}
+            body = self.request("GET", f"{self.base_url}{path}", endpoint=endpoint, params=query)
+            if not isinstance(body, dict):
+                raise SchemaError("x", stream, "meta", "missing (the answer is not a JSON object)")
+            yield self._data(body, endpoint, stream), _usernames(body, stream)
+            token = _path(body, "meta.next_token", stream, str, required=False)
+            if not token:
+                return
+            if token in tokens:
+                raise ApiError(self.source, endpoint, None, "meta.next_token repeats a page already read: stopping a paging loop")
+            tokens.add(token)
 
-def post_from_api(t: dict, seen) -> dict:
-    metrics = require(t, "public_metrics", "x", "posts", dict)
-    count = lambda k: require(metrics, k, "x", "posts.public_metrics", int)  # noqa: E731
-    return {
-        "post_id": require(t, "id", "x", "posts", str), "snapshot_date": seen.date(), "observed_at": seen,
-        "created_at": parse_ts(require(t, "created_at", "x", "posts", str)), "text": t.get("text"),
-        "conversation_id": t.get("conversation_id"), "urls": _urls(t), "like_count": count("like_count"),
-        "reply_count": count("reply_count"), "retweet_count": count("retweet_count"), "quote_count": count("quote_count"),
-        "bookmark_count": metrics.get("bookmark_count"), "impression_count": metrics.get("impression_count"),
-    }
+    def _data(self, body: Mapping[str, Any], endpoint: str, stream: str) -> list[dict]:
+        """The page's `data`, after recording any partial `errors` (raising when they replace the data)."""
+        errors = body.get("errors")
+        data = body.get("data")
+        if errors:
+            if not isinstance(errors, list):
+                raise SchemaError("x", stream, "errors", f"of type {type(errors).__name__}")
+            if data is None:
+                if not all(_is_not_found(e) for e in errors):
+                    raise ApiError(self.source, endpoint, 200, self.error_message(dict(body), None))
+                if any(e.get("resource_type") == "user" and str(e.get("resource_id") or e.get("value")) == self.user_id
+                       for e in errors):
+                    raise ApiError(self.source, endpoint, 200, f"{self.error_message(dict(body), None)} "
+                                   f"(X_USER_ID {self.user_id} is not an existing X account id)")
+            for e in errors:
+                self._record_partial_error(e, stream, endpoint)
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise SchemaError("x", stream, "data", f"of type {type(data).__name__}")
+        return data
 
-
-def mention_from_api(t: dict, users: dict) -> dict:
-    author = require(t, "author_id", "x", "mentions", str)
-    return {
-        "mention_id": require(t, "id", "x", "mentions", str), "author_id": author, "author_username": users.get(author),
-        "created_at": parse_ts(require(t, "created_at", "x", "mentions", str)), "text": t.get("text"),
-        "conversation_id": t.get("conversation_id"), "in_reply_to_user_id": t.get("in_reply_to_user_id"),
-        "referenced_post_ids": [r.get("id") for r in t.get("referenced_tweets") or [] if r.get("id")], "urls": _urls(t),
-    }
-
-
-def reply_from_api(t: dict, post_id: str, users: dict) -> dict:
-    author = require(t, "author_id", "x", "replies", str)
-    return {
-        "reply_id": require(t, "id", "x", "replies", str), "post_id": t.get("conversation_id") or post_id, "author_id": author,
-        "author_username": users.get(author), "created_at": parse_ts(require(t, "created_at", "x", "replies", str)),
-        "text": t.get("text"), "in_reply_to_user_id": t.get("in_reply_to_user_id"),
-    }
+    def _record_partial_error(self, error: Any, stream: str, endpoint: str) -> None:
+        e = error if isinstance(error, Mapping) else {"detail": str(error)}
+        entry = {
+            "stream": stream, "endpoint": endpoint, "resource_type": e.get("resource_type"),
+            "resource_id": str(e.get("resource_id") or e.get("value") or "") or None,
+            "title": e.get("title"), "detail": e.get("detail") or e.get("message"), "type": e.get("type"),
+        }
+        self.partial_errors.append(entry)
+        log.warning("x.%s: %s answered with a partial error for %s %s: %s", stream, endpoint,
+                    entry["resource_type"] or "object", entry["resource_id"] or "?", entry["detail"] or entry["title"])
