@@ -34,8 +34,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import pyarrow as pa
 import requests
 
-from connectors.http import ApiClient, ApiError, SchemaError, require, validate_base_url
-from connectors.streams import StreamSpec, Window, observed_at, parse_ts
+from connectors.http import ApiClient, ApiError, SchemaError, require, require_path, require_ts, validate_base_url
+from connectors.streams import StreamSpec, Window, observed_at
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v24.0"
 MAX_PAGE_SIZE = 100
@@ -80,23 +80,11 @@ def _int(value: Any, stream: str, name: str) -> int:
 
 
 def _path(record: Mapping[str, Any], dotted: str, stream: str, kind: type | tuple[type, ...] | None = None) -> Any:
-    """A required nested field (`reactions.summary.total_count`), named in full when missing or mistyped."""
-    value: Any = record
-    for key in dotted.split("."):
-        if not isinstance(value, Mapping) or value.get(key) is None:
-            raise SchemaError("facebook", stream, dotted)
-        value = value[key]
-    if kind is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
-        raise SchemaError("facebook", stream, dotted, f"of type {type(value).__name__}")
-    return value
+    return require_path(record, dotted, "facebook", stream, kind)
 
 
 def _ts(record: Mapping[str, Any], key: str, stream: str) -> datetime:
-    text = require(record, key, "facebook", stream, str)
-    try:
-        return parse_ts(text)
-    except ValueError:
-        raise SchemaError("facebook", stream, key, f"not a timestamp ({text!r})") from None
+    return require_ts(record, key, "facebook", stream)
 
 
 def _link(post: Mapping[str, Any]) -> str | None:

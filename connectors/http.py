@@ -326,3 +326,34 @@ def require(record: Mapping[str, Any], key: str, source: str, stream: str, kind:
     if kind is not None and not isinstance(value, kind):
         raise SchemaError(source, stream, key, f"of type {type(value).__name__}")
     return value
+
+
+def require_path(
+    record: Any, dotted: str, source: str, stream: str, kind: type | tuple[type, ...] | None = None, required: bool = True
+) -> Any:
+    """A nested field (`reactions.summary.total_count`), named in full when missing or mistyped.
+
+    With `required=False` an absent or null field is None; a present one must still have `kind`.
+    A bool never passes for an int.
+    """
+    value: Any = record
+    for key in dotted.split("."):
+        if not isinstance(value, Mapping) or value.get(key) is None:
+            if required:
+                raise SchemaError(source, stream, dotted)
+            return None
+        value = value[key]
+    if kind is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+        raise SchemaError(source, stream, dotted, f"of type {type(value).__name__}")
+    return value
+
+
+def require_ts(record: Any, key: str, source: str, stream: str):
+    """A required ISO 8601 timestamp field, parsed to aware UTC; unparseable text is named."""
+    from connectors.streams import parse_ts  # streams imports nothing from here; avoid a cycle at import
+
+    text = require(record, key, source, stream, str)
+    try:
+        return parse_ts(text)
+    except ValueError:
+        raise SchemaError(source, stream, key, f"not a timestamp ({text!r})") from None

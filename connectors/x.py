@@ -54,8 +54,18 @@ from urllib.parse import unquote
 import pyarrow as pa
 import requests
 
-from connectors.http import ApiClient, ApiError, ApiRetry, ConfigError, SchemaError, require, validate_base_url
-from connectors.streams import StreamSpec, Window, observed_at, parse_ts
+from connectors.http import (
+    ApiClient,
+    ApiError,
+    ApiRetry,
+    ConfigError,
+    SchemaError,
+    require,
+    require_path,
+    require_ts,
+    validate_base_url,
+)
+from connectors.streams import StreamSpec, Window, observed_at
 
 log = logging.getLogger(__name__)
 
@@ -138,25 +148,11 @@ class XRetry(ApiRetry):
 
 # --- records -----------------------------------------------------------------------------------
 def _path(record: Any, dotted: str, stream: str, kind: type | tuple[type, ...] | None = None, required: bool = True) -> Any:
-    """A (nested) field named in full when missing or mistyped; optional ones may be absent or null."""
-    value: Any = record
-    for key in dotted.split("."):
-        if not isinstance(value, Mapping) or value.get(key) is None:
-            if required:
-                raise SchemaError("x", stream, dotted)
-            return None
-        value = value[key]
-    if kind is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
-        raise SchemaError("x", stream, dotted, f"of type {type(value).__name__}")
-    return value
+    return require_path(record, dotted, "x", stream, kind, required)
 
 
 def _ts(record: Mapping[str, Any], key: str, stream: str) -> datetime:
-    text = require(record, key, "x", stream, str)
-    try:
-        return parse_ts(text)
-    except ValueError:
-        raise SchemaError("x", stream, key, f"not a timestamp ({text!r})") from None
+    return require_ts(record, key, "x", stream)
 
 
 def _urls(record: Mapping[str, Any], stream: str) -> list[str]:
