@@ -180,6 +180,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text((REPO_ROOT / "dagster_project" / "dagster.yaml").read_text())
     env.update(sandbox_env(f"http://127.0.0.1:{args.sandbox_port}"))
+    # dagster-dbt's dev-mode parse looks for `dbt` on PATH: the venv's, even when it is not activated
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     sandbox = subprocess.Popen([sys.executable, "-m", "dagster_project.cli", "sandbox", "--port", str(args.sandbox_port)])
     try:
         return subprocess.call([str(Path(sys.executable).parent / "dagster"), "dev", "-m", "dagster_project.definitions"], env=env, cwd=REPO_ROOT)
