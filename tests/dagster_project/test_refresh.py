@@ -92,3 +92,20 @@ def test_a_disabled_source_is_never_called_and_its_tables_are_empty(env, sandbox
     with duckdb.connect(str(env), read_only=True) as con:
         assert con.execute("select count(*) from raw_x.posts").fetchone()[0] == 0
         assert con.execute("select count(*) from raw_hubspot.contacts").fetchone()[0] > 0
+
+
+def test_a_rejected_token_fails_the_run_with_the_apis_message_and_never_leaks(env, sandbox, world, monkeypatch, capsys, caplog):
+    canary = "CANARY-X-TOKEN-9f3c1a"
+    monkeypatch.setenv("X_BEARER_TOKEN", canary)
+    monkeypatch.setenv("ENGAGEMENT_SOURCES", "x,hubspot")
+    assert main(["refresh", "--start", "2026-10-01", "--end", "2026-10-03"]) == 1
+    out = capsys.readouterr()
+    assert "x: users/:id/tweets failed (HTTP 401)" in out.err or "HTTP 401" in out.out
+    # no retry storm on a bad token: one request per X asset (four of them list the timeline first)
+    assert (sandbox.requests["x.tweets"], sandbox.requests["x.mentions"]) == (4, 1)
+    text = out.out + out.err + caplog.text
+    assert canary not in text
+    with duckdb.connect(str(env), read_only=True) as con:  # hubspot still loaded; nothing of the token stored
+        assert con.execute("select count(*) from raw_hubspot.contacts").fetchone()[0] > 0
+        assert con.execute("select count(*) from information_schema.tables where table_schema = 'raw_x'").fetchone()[0] == 0
+    assert canary.encode() not in env.read_bytes()
