@@ -329,22 +329,24 @@ def require(record: Mapping[str, Any], key: str, source: str, stream: str, kind:
 
 
 def require_path(
-    record: Any, dotted: str, source: str, stream: str, kind: type | tuple[type, ...] | None = None, required: bool = True
+    record: Any, dotted: str, source: str, stream: str, kind: type | tuple[type, ...] | None = None,
+    required: bool = True, name: str | None = None,
 ) -> Any:
-    """A nested field (`reactions.summary.total_count`), named in full when missing or mistyped.
+    """A nested field (`reactions.summary.total_count`), named in full (or as `name`) when missing or mistyped.
 
     With `required=False` an absent or null field is None; a present one must still have `kind`.
-    A bool never passes for an int.
+    A bool never passes for a number.
     """
     value: Any = record
     for key in dotted.split("."):
         if not isinstance(value, Mapping) or value.get(key) is None:
             if required:
-                raise SchemaError(source, stream, dotted)
+                raise SchemaError(source, stream, name or dotted)
             return None
         value = value[key]
-    if kind is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
-        raise SchemaError(source, stream, dotted, f"of type {type(value).__name__}")
+    numeric = kind in (int, float) or (isinstance(kind, tuple) and int in kind)
+    if kind is not None and (not isinstance(value, kind) or (numeric and isinstance(value, bool))):
+        raise SchemaError(source, stream, name or dotted, f"of type {type(value).__name__}")
     return value
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 import requests
 
-from connectors.http import ApiClient, ConfigError, SchemaError, require, validate_base_url
+from connectors.http import ApiClient, ConfigError, SchemaError, require_path, validate_base_url
 from connectors.streams import StreamSpec, Window, parse_ts, spec_by_name
 
 SOURCE = "mailchimp"
@@ -91,35 +91,15 @@ LIST_MEMBERS = StreamSpec(
 # --- record builders (one per record type) ---------------------------------------------------
 def _path(record: Any, path: str, stream: str, kind: type | tuple[type, ...] | None = None,
           required: bool = True, name: str | None = None) -> Any:
-    """A (dotted) field; a missing or mistyped one is a SchemaError naming the whole path."""
-    name = name or path
-    value = record
-    parts = path.split(".")
-    try:
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if not required and (not isinstance(value, Mapping) or value.get(part) is None):
-                return None
-            value = require(value, part, SOURCE, stream, kind if last else Mapping)
-    except SchemaError as exc:
-        raise SchemaError(SOURCE, stream, name, str(exc).rsplit(" is ", 1)[-1]) from None
-    if kind is not None and not isinstance(value, kind):  # an optional field present with a wrong type
-        raise SchemaError(SOURCE, stream, name, f"of type {type(value).__name__}")
-    return value
+    return require_path(record, path, SOURCE, stream, kind, required, name)
 
 
 def _int(record: Any, path: str, stream: str) -> int:
-    value = _path(record, path, stream, int)
-    if isinstance(value, bool):
-        raise SchemaError(SOURCE, stream, path, "of type bool")
-    return value
+    return _path(record, path, stream, int)
 
 
 def _float(record: Any, path: str, stream: str) -> float:
-    value = _path(record, path, stream, (int, float))
-    if isinstance(value, bool):
-        raise SchemaError(SOURCE, stream, path, "of type bool")
-    return float(value)
+    return float(_path(record, path, stream, (int, float)))
 
 
 def _ts(record: Any, path: str, stream: str, required: bool = True, name: str | None = None) -> datetime | None:

@@ -24,14 +24,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import threading
-import weakref
-from collections import Counter
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 from connectors.sandbox.faults import ERROR_BODIES, page_bounds
-from connectors.sandbox.server import Request, Response, SandboxServer, route
+from connectors.sandbox.server import Request, Response, route
 from connectors.sandbox.world import FACEBOOK_PAGE_ID, Post
 
 V = r"/v\d+\.0"
@@ -48,22 +45,6 @@ POST_FIELDS = frozenset({"id", "created_time", "message", "permalink_url", "atta
 COMMENT_FIELDS = frozenset({"id", "created_time", "message", "from", "parent", "like_count", "comment_count"})
 REACTION_FIELDS = frozenset({"id", "name", "type", "profile_type"})
 THROTTLE_SUBCODES = {80001: 2446079, 32: 2446079}
-
-_seen_lock = threading.Lock()
-_QUERY_PARAMS: weakref.WeakKeyDictionary[SandboxServer, Counter[str]] = weakref.WeakKeyDictionary()
-
-
-def query_params_seen(server: SandboxServer) -> Counter[str]:
-    """How often each query parameter name reached this server's Graph routes."""
-    with _seen_lock:
-        return Counter(_QUERY_PARAMS.get(server, Counter()))
-
-
-def forget_query_params(server: SandboxServer) -> None:
-    """Start a fresh record for this server (a test reusing one server between tests)."""
-    with _seen_lock:
-        _QUERY_PARAMS.pop(server, None)
-
 
 def _trace(message: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha1(message.encode()).digest()[:9]).decode()
@@ -108,8 +89,6 @@ def _usage_headers(req: Request) -> dict[str, str]:
 
 
 def _denied(req: Request) -> Response | None:
-    with _seen_lock:
-        _QUERY_PARAMS.setdefault(req.server, Counter()).update(req.query.keys())
     header = req.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else req.arg("access_token")
     if not token:

@@ -13,7 +13,7 @@ import json
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -111,6 +111,8 @@ class SandboxServer:
         self.credentials = credentials or Credentials()
         self.faults = FaultPlan()
         self.requests: Counter[str] = Counter()
+        # api -> query parameter names received: tests prove no credential travelled in a URL
+        self.query_params: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.in_flight: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._now: datetime | None = None
@@ -162,12 +164,14 @@ class SandboxServer:
         for m, pattern, endpoint, handler in _ROUTES:
             match = pattern.match(path)
             if m == method and match:
+                query = parse_qs(parts.query, keep_blank_values=True)
                 with self._lock:
                     self.requests[endpoint] += 1
+                    self.query_params[endpoint.split(".")[0]].update(query.keys())
                 fault = self.faults.take_transport(endpoint)
                 if fault and fault.kind in ("429", "5xx", "throttle", "redirect"):
                     return fault.response(endpoint, self), fault
-                req = Request(method, path, parse_qs(parts.query, keep_blank_values=True), headers, body, match, self, endpoint)
+                req = Request(method, path, query, headers, body, match, self, endpoint)
                 response = handler(req)
                 if response.records_key and isinstance(response.body, dict):
                     self.faults.shape_records(endpoint, response.body, response.records_key)

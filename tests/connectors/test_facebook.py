@@ -13,32 +13,13 @@ import requests
 
 from connectors.facebook import POST_INSIGHT_METRICS, FacebookClient
 from connectors.http import ApiError, ConfigError, SchemaError
-from connectors.sandbox.api_facebook import forget_query_params, query_params_seen
 from connectors.sandbox.faults import FaultRule
-from connectors.sandbox.server import Response, SandboxServer, route
+from connectors.sandbox.server import Response, route
 from connectors.sandbox.world import FACEBOOK_PAGE_ID
 from connectors.streams import Window, spec_by_name
 
 WINDOW = Window(date(2026, 10, 1), date(2026, 10, 15))
 UTC = timezone.utc
-
-
-@pytest.fixture(scope="module")
-def _server(world):
-    with SandboxServer(world) as server:
-        yield server
-
-
-@pytest.fixture
-def sandbox(_server):
-    """One server for this module, reset before each test: stopping a server costs serve_forever's 0.5 s poll."""
-    _server.faults.clear()
-    _server.requests.clear()
-    _server.now = None
-    forget_query_params(_server)
-    yield _server
-    _server.faults.clear()
-    _server.now = None
 
 
 # --- test-only Graph routes: answers the world-backed sandbox never gives ---------------------
@@ -99,7 +80,7 @@ def posts_in(world, window: Window, now: datetime):
 
 
 def no_token_in_urls(sandbox, client) -> None:
-    assert query_params_seen(sandbox)["access_token"] == 0
+    assert sandbox.query_params["facebook"]["access_token"] == 0
     assert client.urls and not any("access_token" in u or client.access_token in u for u in client.urls)
 
 
@@ -206,7 +187,7 @@ def test_small_pages_follow_paging_next_with_the_exact_request_count_and_no_toke
     per_post = [len(p.events_of("comment", sandbox.now)) for p in truth]
     assert len(comments) == sum(per_post)
     assert sandbox.requests["facebook.comments"] == sum(max(1, math.ceil(n / 2)) for n in per_post)
-    assert query_params_seen(sandbox)["after"] > 0
+    assert sandbox.query_params["facebook"]["after"] > 0
     no_token_in_urls(sandbox, client)
 
 
@@ -243,7 +224,7 @@ def test_the_sandbox_speaks_graph_token_param_usage_headers_and_field_errors(san
     assert missing["code"] == 104 and missing["type"] == "OAuthException" and missing["fbtrace_id"]
     unknown = requests.get(url, params={"access_token": sandbox.credentials.facebook_token, "fields": "id,impressions"}, timeout=5)
     assert unknown.status_code == 400 and unknown.json()["error"]["message"].startswith("(#100) Tried accessing nonexisting field (impressions)")
-    assert query_params_seen(sandbox)["access_token"] == 2
+    assert sandbox.query_params["facebook"]["access_token"] == 2
 
 
 def test_an_empty_window_yields_nothing_after_one_request(sandbox, fast_retries):
@@ -377,7 +358,7 @@ def test_a_wrong_token_is_metas_190_message_after_one_request_and_never_leaks(sa
     assert secret not in text and secret not in repr(caught.value.args)
     assert sandbox.requests["facebook.published_posts"] == 1 and client.stats.requests == 1
     assert client.urls and not any(secret in u or "access_token" in u for u in client.urls)
-    assert query_params_seen(sandbox)["access_token"] == 0
+    assert sandbox.query_params["facebook"]["access_token"] == 0
 
 
 def test_settings_validate_the_graph_url_and_default_to_graph_facebook_com():

@@ -13,7 +13,7 @@ import requests
 
 from connectors.http import ApiError, ConfigError, SchemaError
 from connectors.sandbox.faults import FaultRule
-from connectors.sandbox.server import Response, SandboxServer, route
+from connectors.sandbox.server import Response, route
 from connectors.sandbox.world import X_ACCOUNT_ID, X_ACCOUNT_USERNAME
 from connectors.streams import Window, spec_by_name
 from connectors.x import LIKERS_CAP, XClient, XRetry, rate_limit_wait
@@ -22,23 +22,6 @@ WINDOW = Window(date(2026, 10, 1), date(2026, 10, 15))
 EMPTY = Window(date(2026, 9, 1), date(2026, 9, 8))
 UTC = timezone.utc
 STREAMS = ("posts", "mentions", "replies", "liking_users", "reposted_by")
-
-
-@pytest.fixture(scope="module")
-def _server(world):
-    with SandboxServer(world) as server:
-        yield server
-
-
-@pytest.fixture
-def sandbox(_server):
-    """One server for this module, reset before each test."""
-    _server.faults.clear()
-    _server.requests.clear()
-    _server.now = None
-    yield _server
-    _server.faults.clear()
-    _server.now = None
 
 
 # --- test-only X routes: answers the world-backed sandbox never gives -----------------------------
