@@ -3,7 +3,7 @@ with
 
 source as (
 
-    select * from {{ source('raw_hubspot', 'contacts') }}
+    {{ deduplicate(source('raw_hubspot', 'contacts'), ['id']) }}
 
 ),
 
@@ -11,9 +11,9 @@ final as (
 
     select
         id as contact_id,
-        nullif(lower(trim(email)), '') as email,
+        {{ normalise_email("email") }} as email,
         nullif(trim(site_user_id), '') as site_user_id,
-        nullif(lower(ltrim(trim(x_handle), '@')), '') as x_username,
+        {{ normalise_handle("x_handle") }} as x_username,
         nullif(trim(facebook_user_id), '') as facebook_user_id,
         created_at,
         updated_at

@@ -1,0 +1,55 @@
+{#- Connected components of an undirected graph, in portable SQL (no recursion).
+
+    `edges` is a relation with columns (node_a, node_b); include (n, n) for a node with no edge.
+    Returns (node, component): the component is the smallest node of its component.
+
+    Each round gives every node the smallest label among its neighbours' labels and its label's
+    label (pointer jumping), so a chain of length d converges in about log2(d) + 2 rounds rather
+    than d. `var('identity_graph_rounds')` rounds are unrolled; the data test
+    `assert_identity_graph_converged` fails if they were not enough. An engine with a better tool
+    (a graph library, recursive CTEs with a fixpoint) can override this through adapter.dispatch. -#}
+{% macro connected_components(edges, rounds=none) -%}
+    {{ return(adapter.dispatch('connected_components', 'engagement')(edges, rounds or var('identity_graph_rounds'))) }}
+{%- endmacro %}
+
+{% macro default__connected_components(edges, rounds) -%}
+    with
+
+    neighbours as (
+        select node_a as node, node_b as neighbour from {{ edges }}
+        union
+        select node_b as node, node_a as neighbour from {{ edges }}
+        union
+        select node_a as node, node_a as neighbour from {{ edges }}
+        union
+        select node_b as node, node_b as neighbour from {{ edges }}
+    ),
+
+    labels_0 as (
+        select node, min(neighbour) as label
+        from neighbours
+        group by node
+    ),
+
+    {% for round in range(1, rounds + 1) %}
+    labels_{{ round }} as (
+        select
+            n.node,
+            case
+                when min(via_neighbour.label) < min(via_label.label) then min(via_neighbour.label)
+                else min(via_label.label)
+            end as label
+        from neighbours as n
+        inner join labels_{{ round - 1 }} as via_neighbour on via_neighbour.node = n.neighbour
+        inner join labels_{{ round - 1 }} as own on own.node = n.node
+        inner join labels_{{ round - 1 }} as via_label on via_label.node = own.label
+        group by n.node
+    ),
+    {% endfor %}
+
+    components as (
+        select node, label as component from labels_{{ rounds }}
+    )
+
+    select * from components
+{%- endmacro %}

@@ -1,0 +1,39 @@
+{#- Engine-specific SQL lives here, behind adapter.dispatch, so models stay portable. -#}
+
+{#- One row per element of a list column: `select key, element, position from ...`. -#}
+{% macro unnest_list(relation, key_column, list_column) -%}
+    {{ return(adapter.dispatch('unnest_list', 'engagement')(relation, key_column, list_column)) }}
+{%- endmacro %}
+
+{% macro default__unnest_list(relation, key_column, list_column) -%}
+    select {{ key_column }}, element, position
+    from {{ relation }},
+        unnest({{ list_column }}) with ordinality as exploded (element, position)
+{%- endmacro %}
+
+{% macro duckdb__unnest_list(relation, key_column, list_column) -%}
+    select {{ key_column }}, element, position
+    from (
+        select {{ key_column }}, unnest({{ list_column }}) as element, generate_subscripts({{ list_column }}, 1) as position
+        from {{ relation }}
+    )
+{%- endmacro %}
+
+{% macro spark__unnest_list(relation, key_column, list_column) -%}
+    select {{ key_column }}, element, position + 1 as position
+    from {{ relation }}
+    lateral view posexplode({{ list_column }}) exploded as position, element
+{%- endmacro %}
+
+{#- A property-local date's midnight as a UTC timestamp. -#}
+{% macro local_midnight_utc(date_column, time_zone_column) -%}
+    {{ return(adapter.dispatch('local_midnight_utc', 'engagement')(date_column, time_zone_column)) }}
+{%- endmacro %}
+
+{% macro default__local_midnight_utc(date_column, time_zone_column) -%}
+    timezone({{ time_zone_column }}, cast({{ date_column }} as timestamp))
+{%- endmacro %}
+
+{% macro spark__local_midnight_utc(date_column, time_zone_column) -%}
+    to_utc_timestamp(cast({{ date_column }} as timestamp), {{ time_zone_column }})
+{%- endmacro %}
