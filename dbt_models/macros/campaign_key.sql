@@ -3,9 +3,9 @@
     The alias seed is applied by int_campaign_spellings, the one place keys are decided. -#}
 {% macro normalise_campaign(expression) -%}
     case
-        when trim({{ expression }}) = '' then null
-        when trim({{ expression }}) like '(%)' then null
-        else lower(trim({{ expression }}))
+        when {{ trim_whitespace(expression) }} = '' then null
+        when {{ trim_whitespace(expression) }} like '(%)' then null
+        else lower({{ trim_whitespace(expression) }})
     end
 {%- endmacro %}
 

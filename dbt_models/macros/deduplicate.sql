@@ -13,12 +13,12 @@
 
 {#- Trim + lower-case; an empty string is no value. -#}
 {% macro normalise_email(expression) -%}
-    nullif(lower(trim({{ expression }})), '')
+    nullif(lower({{ trim_whitespace(expression) }}), '')
 {%- endmacro %}
 
 {#- X handles: trim, one leading @ removed, lower-case. -#}
 {% macro normalise_handle(expression) -%}
-    nullif(lower(ltrim(trim({{ expression }}), '@')), '')
+    nullif(lower(ltrim({{ trim_whitespace(expression) }}, '@')), '')
 {%- endmacro %}
 
 {#- a / b, NULL when b is 0 or NULL: a rate with no denominator is unknown, not 0. Never rounded. -#}

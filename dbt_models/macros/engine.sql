@@ -37,3 +37,16 @@
 {% macro spark__local_midnight_utc(date_column, time_zone_column) -%}
     to_utc_timestamp(cast({{ date_column }} as timestamp), {{ time_zone_column }})
 {%- endmacro %}
+
+{#- Trim all leading and trailing whitespace (tabs and newlines too, not only spaces). -#}
+{% macro trim_whitespace(expression) -%}
+    {{ return(adapter.dispatch('trim_whitespace', 'engagement')(expression)) }}
+{%- endmacro %}
+
+{% macro default__trim_whitespace(expression) -%}
+    regexp_replace({{ expression }}, '^\s+|\s+$', '', 'g')
+{%- endmacro %}
+
+{% macro spark__trim_whitespace(expression) -%}
+    regexp_replace({{ expression }}, '^\\s+|\\s+$', '')
+{%- endmacro %}

@@ -1,6 +1,6 @@
 -- one row per engagement of an identifier with a campaign on a channel (web, email, social),
 -- the one place that decides what counts as engagement (see DESIGN.md, "engaged user"):
---   web     a day with an engaged session (GA4's engagedSessions) by a signed-in user
+--   web     a day with an engaged session by a signed-in user (int_web__user_days.is_engaged)
 --   email   an action in var('email_engagement_actions') on a send
 --   social  a like, repost, reply or mention on X; a reaction or a comment with a known author
 --           on Facebook (X shows at most the 100 most recent likers; quotes and shares carry no
@@ -43,9 +43,9 @@ web as (
         'site:' || u.site_user_id as identifier,
         u.day_started_at as occurred_at,
         cast(null as varchar) as item_id
-    from {{ ref('stg_ga4__user_days') }} as u
+    from {{ ref('int_web__user_days') }} as u
     left join spellings as s on s.channel = 'web' and s.spelling = u.session_campaign
-    where u.site_user_id is not null and u.engaged_sessions > 0
+    where u.is_engaged
 
 ),
 

@@ -24,9 +24,9 @@ per_send as (
     select
         campaign_id,
         count(*) as recipients,
-        sum(case when bounced then 1 else 0 end) as bounces,
-        sum(case when opened then 1 else 0 end) as unique_opens,
-        sum(case when clicked then 1 else 0 end) as unique_clicks
+        cast(sum(case when bounced then 1 else 0 end) as bigint) as bounces,
+        cast(sum(case when opened then 1 else 0 end) as bigint) as unique_opens,
+        cast(sum(case when clicked then 1 else 0 end) as bigint) as unique_clicks
     from {{ ref('int_email__recipient_sends') }}
     group by campaign_id
 

@@ -46,7 +46,7 @@ counted as (
         period,
         period_start,
         count(*) as sends_received,
-        sum(opened) as sends_opened
+        cast(sum(opened) as bigint) as sends_opened
     from periods
     group by person_id, list_id, period, period_start
 
