@@ -47,6 +47,7 @@ class RefreshReport:
     streams: list[StreamReport]
     failures: list[str]
     seconds: float
+    published: dict[str, object] | None = None  # the publish asset's metadata; None when it did not run
 
 
 def parse_day(text: str, flag: str) -> date:
@@ -64,7 +65,7 @@ def check_window(start: date, end: date) -> None:
 
 
 def run_refresh(start: date, end: date) -> RefreshReport:
-    """Pull [start, end) (each asset adds the lookback) from every enabled source and load it."""
+    """Pull [start, end) (each asset adds the lookback) from every enabled source, load it, build, check, publish."""
     import dagster as dg
 
     from dagster_project.lib.dbt_manifest import ensure_manifest
@@ -86,10 +87,13 @@ def run_refresh(start: date, end: date) -> RefreshReport:
         raise_on_error=False,
     )
     streams: dict[str, StreamReport] = {}
+    published = None
     for event in result.get_asset_materialization_events():  # one event per partition: keep one per asset
         mat = event.step_materialization_data.materialization
         md = {k: v.value for k, v in mat.metadata.items()}
-        if "fetched" not in md:  # dbt models and disabled sources
+        if mat.asset_key == dg.AssetKey("publish"):
+            published = md
+        if "fetched" not in md:  # dbt models, publish and disabled sources
             continue
         streams[mat.asset_key.to_user_string()] = (StreamReport(
             asset=mat.asset_key.to_user_string(), records=int(md.get("fetched", 0)), pages=int(md.get("pages", 0)),
@@ -102,7 +106,7 @@ def run_refresh(start: date, end: date) -> RefreshReport:
         cause = error.cause if error and error.cause else error
         message = (cause.message if cause else "unknown error").strip().splitlines()[0]
         failures.append(f"{event.step_key}: {message}")
-    return RefreshReport(start, end, result.success, list(streams.values()), failures, time.monotonic() - began)
+    return RefreshReport(start, end, result.success, list(streams.values()), failures, time.monotonic() - began, published)
 
 
 def format_report(report: RefreshReport) -> str:
@@ -114,6 +118,38 @@ def format_report(report: RefreshReport) -> str:
         lines.append(f"{name:32} {s.records:9d} {s.pages:6d} {s.requests:8d} {s.retries:7d} {s.written:8d} {s.stored:8d}")
     for failure in report.failures:
         lines.append(f"FAILED {failure}")
+    if report.published:
+        lines.append(f"published {report.published['path']} (snapshot {report.published['snapshot_id']})")
+    elif not report.success:
+        lines.append("not published: the serving snapshot is unchanged")
+    return "\n".join(lines)
+
+
+def campaign_table(serving: str | Path) -> str:
+    """Engaged users per campaign and channel, read from the published snapshot as a BI tool would."""
+    from dagster_project.lib.publish import open_snapshot
+
+    con = open_snapshot(serving)
+    try:
+        rows = con.execute(
+            """
+            select campaign_key,
+                max(case when channel = 'web' then engaged_users end),
+                max(case when channel = 'email' then engaged_users end),
+                max(case when channel = 'social' then engaged_users end),
+                max(case when channel = 'any' then engaged_users end),
+                max(case when channel = 'any' then identified_users end)
+            from marts.fct_campaign_engaged_users
+            group by campaign_key
+            order by campaign_key
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    header = f"{'campaign_key':22} {'web':>6} {'email':>6} {'social':>6} {'any':>6} {'in CRM':>7}"
+    lines = ["engaged users per campaign and channel (persons; 'any' counts each once)", header, "-" * len(header)]
+    for key, *counts in rows:
+        lines.append(f"{key:22} " + " ".join(f"{c if c is not None else 0:{w}d}" for c, w in zip(counts, (6, 6, 6, 6, 7))))
     return "\n".join(lines)
 
 
@@ -147,11 +183,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
               f"{world.start} to {world.end} (exclusive)")
         report = run_refresh(world.start, world.end)
     print(format_report(report))
-    warehouse = os.environ.get("ENGAGEMENT_WAREHOUSE", "warehouse/engagement.duckdb")
     if not report.success:
         print(f"demo failed: {report.failures[0] if report.failures else 'see the log above'}", file=sys.stderr)
         return 1
-    print(f"raw tables in {Path(warehouse).resolve()}")
+    serving = Path(str(report.published["path"])) if report.published else Path(os.environ.get("ENGAGEMENT_SERVING", "warehouse/serving.duckdb"))
+    print()
+    print(campaign_table(serving))
+    print()
+    print(f"serving snapshot (read-only, for BI tools): {serving.resolve()}")
+    print(f"working warehouse (raw, staging, intermediate, marts): {Path(os.environ.get('ENGAGEMENT_WAREHOUSE', 'warehouse/engagement.duckdb')).resolve()}")
     return 0
 
 
@@ -193,11 +233,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engagement", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="start the sandbox, pull its whole world, load the warehouse, report")
+    demo = sub.add_parser("demo", help="start the sandbox, pull its whole world, build, publish, print engaged users")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--scale", type=float, default=1.0, help="1.0 = 1,000 people")
     demo.set_defaults(func=cmd_demo)
-    refresh = sub.add_parser("refresh", help="pull [--start, --end) from the configured APIs and load it")
+    refresh = sub.add_parser("refresh", help="pull [--start, --end) from the configured APIs, load, build, check, publish")
     refresh.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
     refresh.add_argument("--end", required=True, help="day after the last one, YYYY-MM-DD (excluded)")
     refresh.set_defaults(func=cmd_refresh)

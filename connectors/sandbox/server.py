@@ -220,6 +220,8 @@ def sandbox_env(url: str, credentials: Credentials | None = None) -> dict[str, s
         "FACEBOOK_GRAPH_URL": f"{url}/v24.0",
         "HUBSPOT_ACCESS_TOKEN": c.hubspot_token,
         "HUBSPOT_API_URL": url,
+        # the demo's salt is public; a real deployment sets its own secret one
+        "ENGAGEMENT_PII_SALT": "sandbox-demo-salt",
     }
 
 

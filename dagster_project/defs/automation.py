@@ -1,4 +1,4 @@
-"""The daily refresh: yesterday's partition; each asset widens it back by the lookback window."""
+"""The daily refresh: yesterday's partition, widened back by the lookback; then dbt build, checks, publish."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import dagster as dg
 refresh_job = dg.define_asset_job(
     "refresh",
     selection=dg.AssetSelection.all(),
-    description="Pull the partition's window (plus ENGAGEMENT_LOOKBACK_DAYS) from every enabled source and load it.",
+    description="Pull the partition's window (plus ENGAGEMENT_LOOKBACK_DAYS) from every enabled source, load it, "
+    "run dbt build (models and tests) and publish the serving snapshot if every blocking check passed.",
 )
 
 daily_refresh_schedule = dg.build_schedule_from_partitioned_job(

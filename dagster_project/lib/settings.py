@@ -37,6 +37,7 @@ class Settings:
     sources: tuple[str, ...]
     lookback: timedelta
     values: Mapping[str, str] = field(repr=False)  # credentials live here; repr never shows them
+    pii_salt: str = field(default="", repr=False)
 
     def get(self, name: str) -> str | None:
         value = self.values.get(name)
@@ -60,6 +61,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     lookback_text = env.get("ENGAGEMENT_LOOKBACK_DAYS", "7").strip()
     if not lookback_text.isdigit() or int(lookback_text) > 365:
         raise ConfigError(f"ENGAGEMENT_LOOKBACK_DAYS must be a whole number of days from 0 to 365 (got {lookback_text!r})")
+    pii_salt = env.get("ENGAGEMENT_PII_SALT", "").strip()
+    if not pii_salt:
+        raise ConfigError(
+            "ENGAGEMENT_PII_SALT is not set: the serving snapshot hashes person ids with it. Set it to a long random "
+            "string (for example `openssl rand -hex 32`), keep it secret and stable (changing it changes every id)"
+        )
     for source in sources:
         required, url_var = SOURCE_VARIABLES[source]
         missing = [name for name in required if not env.get(name, "").strip()]
@@ -76,6 +83,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sources=sources,
         lookback=timedelta(days=int(lookback_text)),
         values={k: v for k, v in env.items() if k in _KNOWN},
+        pii_salt=pii_salt,
     )
 
 

@@ -27,7 +27,8 @@ def test_enabled_source_without_its_token_names_the_missing_variable():
 
 
 def test_disabled_source_needs_no_credentials():
-    settings = load_settings({"ENGAGEMENT_SOURCES": "ga4", **{k: v for k, v in SANDBOX.items() if k.startswith("GA4")}})
+    settings = load_settings({"ENGAGEMENT_SOURCES": "ga4", "ENGAGEMENT_PII_SALT": "s",
+                              **{k: v for k, v in SANDBOX.items() if k.startswith("GA4")}})
     assert settings.sources == ("ga4",) and not settings.enabled("x")
 
 
@@ -49,3 +50,16 @@ def test_plain_http_to_a_remote_host_is_refused():
 
 def test_settings_repr_never_shows_credentials():
     assert SANDBOX["X_BEARER_TOKEN"] not in repr(load_settings(SANDBOX))
+
+
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_missing_pii_salt_is_named(value):
+    env = {k: v for k, v in SANDBOX.items() if k != "ENGAGEMENT_PII_SALT"}
+    if value is not None:
+        env["ENGAGEMENT_PII_SALT"] = value
+    with pytest.raises(ConfigError, match="ENGAGEMENT_PII_SALT is not set"):
+        load_settings(env)
+
+
+def test_settings_repr_never_shows_the_salt():
+    assert SANDBOX["ENGAGEMENT_PII_SALT"] not in repr(load_settings(SANDBOX))

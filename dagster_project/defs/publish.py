@@ -1,0 +1,83 @@
+"""The `publish` asset: the marts, as a PII-free serving snapshot for BI tools.
+
+It depends on every mart, so it runs after `dbt build` in the same run and is skipped when the
+dbt step failed, which it does when any error-severity dbt test (a blocking asset check) fails:
+a run that fails its checks never replaces the snapshot readers see.
+"""
+
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from dagster_project.defs.resources import EngagementSettings
+from dagster_project.defs.transform import engagement_dbt_models
+from dagster_project.lib.publish import publish_snapshot
+from dagster_project.lib.warehouse import connect
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+PARTITION_TAG = "dagster/partition"
+CHANNELS = ("web", "email", "social", "any")
+
+MART_KEYS = sorted((key for key in engagement_dbt_models.keys if key.path[0] == "marts"), key=lambda k: k.path)
+
+
+def run_window(tags: dict[str, str]) -> tuple[date, date] | None:
+    """The run's days as [start, end): a partition range (CLI, backfills) or one partition (the schedule)."""
+    if RANGE_START_TAG in tags and RANGE_END_TAG in tags:
+        return date.fromisoformat(tags[RANGE_START_TAG]), date.fromisoformat(tags[RANGE_END_TAG]) + timedelta(days=1)
+    if PARTITION_TAG in tags:
+        day = date.fromisoformat(tags[PARTITION_TAG])
+        return day, day + timedelta(days=1)
+    return None
+
+
+def engaged_users_by_channel(warehouse: str) -> dict[str, int]:
+    """Distinct persons who engaged with any campaign, per channel and across channels."""
+    con = connect(warehouse, read_only=True)
+    try:
+        rows = con.execute(
+            """
+            select coalesce(channel, 'any'), count(distinct person_id)
+            from intermediate.int_engagement_events
+            where campaign_key is not null and person_id is not null
+            group by grouping sets ((channel), ())
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    counts = {channel: 0 for channel in CHANNELS}
+    counts.update({channel: int(n) for channel, n in rows})
+    return counts
+
+
+@dg.asset(
+    key="publish",
+    deps=MART_KEYS,
+    group_name="serving",
+    description="Copy the marts into the serving snapshot (ENGAGEMENT_SERVING): person ids salted with "
+    "ENGAGEMENT_PII_SALT, no raw email or handle, swapped in atomically; readers see the old or the new one.",
+    kinds={"duckdb"},
+    pool="engagement_warehouse",
+)
+def publish(context: dg.AssetExecutionContext, engagement: EngagementSettings) -> dg.MaterializeResult:
+    settings = engagement.load()
+    window = run_window(context.run.tags)
+    result = publish_snapshot(settings.warehouse, settings.serving, settings.pii_salt, window=window)
+    engaged = engaged_users_by_channel(settings.warehouse)
+    context.log.info(
+        f"published {result.path} ({sum(result.rows.values())} rows in {len(result.rows)} marts, "
+        f"{result.seconds:.2f} s); engaged users {engaged}"
+    )
+    metadata: dict[str, object] = {
+        "path": dg.MetadataValue.path(str(result.path)),
+        "snapshot_id": result.snapshot_id,
+        "bytes": result.bytes,
+        "seconds": result.seconds,
+        **{f"rows_{table}": count for table, count in result.rows.items()},
+        **{f"engaged_users_{channel}": count for channel, count in engaged.items()},
+    }
+    if window:
+        metadata["window_start"], metadata["window_end"] = str(window[0]), str(window[1])
+    return dg.MaterializeResult(metadata=metadata)
