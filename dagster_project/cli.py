@@ -149,7 +149,7 @@ def campaign_table(serving: str | Path) -> str:
     header = f"{'campaign_key':22} {'web':>6} {'email':>6} {'social':>6} {'any':>6} {'in CRM':>7}"
     lines = ["engaged users per campaign and channel (persons; 'any' counts each once)", header, "-" * len(header)]
     for key, *counts in rows:
-        lines.append(f"{key:22} " + " ".join(f"{c if c is not None else 0:{w}d}" for c, w in zip(counts, (6, 6, 6, 6, 7))))
+        lines.append(f"{key:22} " + " ".join(f"{c if c is not None else 0:{w}d}" for c, w in zip(counts, (6, 6, 6, 6, 7), strict=True)))
     return "\n".join(lines)
 
 

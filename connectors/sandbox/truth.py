@@ -111,3 +111,94 @@ def campaign_engaged_users(world: World, now: datetime | None = None) -> dict[tu
         k: {"engaged_users": len(v), "identified_users": len(v & crm_persons)}
         for k, v in sorted(persons.items())
     }
+
+
+# --- the daily marts' figures, straight from the world ----------------------------------------
+NONE_KEY = "(none)"
+
+
+def web_engagement_daily(world: World, now: datetime | None = None) -> dict[tuple, dict[str, int]]:
+    """(property-local date, campaign key or '(none)') -> GA4's figures, summed over spellings.
+
+    Users follow GA4: activeUsers per (date, spelling, new/returning) row, summed, so a visitor in
+    two such rows counts twice, as in the report the pipeline reads.
+    """
+    now = now or world.default_now
+    out: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    visitors: dict[tuple, set[str]] = defaultdict(set)
+    for s in world.sessions:
+        if s.date > now.date():
+            continue
+        row = out[(s.date, campaign_key(s.campaign) or NONE_KEY)]
+        row["sessions"] += 1
+        row["engaged_sessions"] += s.engaged
+        row["page_views"] += s.page_views
+        row["engagement_seconds"] += s.engagement_seconds
+        visitors[(s.date, s.campaign, s.returning)].add(s.pseudo_id)
+    for (day, spelling, returning), ids in visitors.items():
+        row = out[(day, campaign_key(spelling) or NONE_KEY)]
+        row["users"] += len(ids)
+        row["returning_users"] += len(ids) if returning else 0
+    return {k: dict(v) for k, v in out.items()}
+
+
+def email_campaign_engagement(world: World, now: datetime | None = None) -> dict[str, dict]:
+    """Mailchimp campaign id -> the send's figures as of `now`."""
+    now = now or world.default_now
+    out = {}
+    for send in world.sends:
+        if send.send_time > now:
+            continue
+        by_action: dict[str, set[str]] = defaultdict(set)
+        for a in send.activity:
+            if a.ts <= now:
+                by_action[a.action].add(a.email.strip().lower())
+        emails = by_action.__getitem__
+        recipients = {e.strip().lower() for e in send.recipients}
+        out[send.id] = {
+            "campaign_key": send.campaign_key, "recipients": len(recipients),
+            "delivered": len(recipients - emails("bounce")), "bounces": len(emails("bounce")),
+            "unique_opens": len(emails("open")), "unique_clicks": len(emails("click")),
+            "unsubscribes": send.unsubscribed,
+        }
+    return out
+
+
+def social_engagement_daily(world: World, now: datetime | None = None) -> dict[tuple, dict]:
+    """(date, platform, post id) -> the day's social figures, for a pipeline that took ONE snapshot of
+    every post's counters at `now`: that first snapshot's counts land on the post's creation day;
+    replies, comments and mentions on their own creation day. Mentions are X posts by others."""
+    from connectors.sandbox.api_x import public_metrics
+
+    now = now or world.default_now
+    out: dict[tuple, dict] = {}
+
+    def row(day, platform: str, post_id: str, kind: str, key: str | None) -> dict:
+        empty = {"post_kind": kind, "campaign_key": key, "likes": 0, "comments": 0, "shares": 0,
+                 "mentions": 0 if platform == "x" else None, "impressions": None}
+        if kind == "mention":
+            empty.update(likes=None, comments=None, shares=None, mentions=0)
+        return out.setdefault((day, platform, post_id), empty)
+
+    for post in world.x_posts + world.fb_posts:
+        if post.created_at > now:
+            continue
+        first = row(post.created_at.date(), post.platform, post.id, "post", post.campaign_key)
+        if post.platform == "x":
+            counters = public_metrics(post, now)
+            first["likes"] = counters["like_count"]
+            first["shares"] = counters["retweet_count"] + counters["quote_count"]
+            first["impressions"] = counters["impression_count"]
+        else:
+            first["likes"] = len(post.events_of("reaction", now))
+            first["shares"] = len(post.events_of("share", now))
+            first["impressions"] = sum(1 for e in post.events if e.ts <= now) * post.impressions_per_interaction
+        for e in post.events_of("reply" if post.platform == "x" else "comment", now):
+            row(e.ts.date(), post.platform, post.id, "post", post.campaign_key)["comments"] += 1
+    for m in world.x_mentions:
+        if m["created_at"] <= now:
+            row(m["created_at"].date(), "x", m["id"], "mention", m["campaign_key"])["mentions"] += 1
+    for r in out.values():
+        counted = [r[k] for k in ("likes", "comments", "shares", "mentions") if r[k] is not None]
+        r["total_interactions"] = sum(counted)
+    return out

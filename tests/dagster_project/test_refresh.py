@@ -18,6 +18,7 @@ def env(sandbox, tmp_path, monkeypatch, dbt_manifest):
     for key, value in sandbox.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("ENGAGEMENT_WAREHOUSE", str(tmp_path / "engagement.duckdb"))
+    monkeypatch.setenv("ENGAGEMENT_SERVING", str(tmp_path / "serving.duckdb"))
     monkeypatch.setenv("ENGAGEMENT_SOURCES", "ga4,mailchimp,x,facebook,hubspot")
     monkeypatch.setenv("ENGAGEMENT_LOOKBACK_DAYS", "7")
     monkeypatch.delenv("DAGSTER_HOME", raising=False)

@@ -1,0 +1,244 @@
+"""The whole pipeline on the sandbox world: fetch, load, dbt build and checks, publish.
+
+One refresh of the world's window feeds the module; the marts must equal the world's ground
+truth exactly, the snapshot must hold no PII, and the later tests re-run the same window (with a
+reader holding the snapshot open) and then break a blocking check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from connectors.sandbox import api_mailchimp, truth
+from connectors.sandbox.server import SandboxServer
+from dagster_project.cli import campaign_table, main, run_refresh
+from dagster_project.lib.publish import open_snapshot, sqlalchemy_uri
+
+pytestmark = pytest.mark.slow
+
+MARTS = {
+    "fct_web_engagement_daily": "date, campaign_key",
+    "fct_social_engagement_daily": "date, platform, post_id",
+    "fct_email_campaign_engagement": "campaign_id",
+    "fct_email_subscriber_cadence": "person_id, list_id, period, period_start",
+    "fct_campaign_engaged_users": "campaign_key, channel",
+    "dim_campaign": "campaign_key",
+    "dim_person": "person_id",
+    "fct_identity_match_rates": "source",
+}
+
+
+@pytest.fixture(scope="module")
+def pipeline(world, tmp_path_factory, dbt_manifest):
+    """The sandbox, its environment, and one successful refresh of the world's whole window."""
+    root = tmp_path_factory.mktemp("pipeline")
+    with SandboxServer(world) as sandbox, pytest.MonkeyPatch.context() as mp:
+        for key, value in sandbox.env().items():
+            mp.setenv(key, value)
+        mp.setenv("ENGAGEMENT_WAREHOUSE", str(root / "engagement.duckdb"))
+        mp.setenv("ENGAGEMENT_SERVING", str(root / "serving.duckdb"))
+        mp.setenv("ENGAGEMENT_SOURCES", "ga4,mailchimp,x,facebook,hubspot")
+        mp.setenv("ENGAGEMENT_LOOKBACK_DAYS", "7")
+        mp.delenv("DAGSTER_HOME", raising=False)
+        report = run_refresh(world.start, world.end)
+        assert report.success, report.failures
+        yield {"sandbox": sandbox, "report": report, "warehouse": root / "engagement.duckdb",
+               "serving": root / "serving.duckdb", "mp": mp}
+
+
+def rows(path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def mart_checksums(path: Path) -> dict[str, str]:
+    return {
+        mart: hashlib.sha256(repr(rows(path, f"select * from marts.{mart} order by {grain}")).encode()).hexdigest()
+        for mart, grain in MARTS.items()
+    }
+
+
+def test_campaign_engaged_users_equal_the_world_truth_in_warehouse_and_snapshot(pipeline, world):
+    expected = truth.campaign_engaged_users(world, pipeline["sandbox"].now)
+    assert len(expected) == 24  # 6 campaigns x (web, email, social, any)
+    for db in (pipeline["warehouse"], pipeline["serving"]):
+        got = {(key, channel): {"engaged_users": engaged, "identified_users": identified}
+               for key, channel, engaged, identified in rows(db, """
+                   select campaign_key, channel, engaged_users, identified_users from marts.fct_campaign_engaged_users""")}
+        assert got == expected
+
+
+def test_web_email_and_social_daily_marts_equal_the_world(pipeline, world):
+    now, db = pipeline["sandbox"].now, pipeline["serving"]
+    web = {(day, key): dict(zip(["sessions", "engaged_sessions", "page_views", "engagement_seconds", "users",
+                                 "returning_users"], figures, strict=True))
+           for day, key, *figures in rows(db, """select date, campaign_key, sessions, engaged_sessions, page_views,
+               engagement_seconds, users, returning_users from marts.fct_web_engagement_daily""")}
+    assert web == truth.web_engagement_daily(world, now)
+
+    email_columns = ["campaign_key", "recipients", "delivered", "bounces", "unique_opens", "unique_clicks", "unsubscribes"]
+    email = {campaign_id: dict(zip(email_columns, figures, strict=True))
+             for campaign_id, *figures in rows(db, f"select campaign_id, {', '.join(email_columns)} "
+                                                   "from marts.fct_email_campaign_engagement")}
+    assert email == truth.email_campaign_engagement(world, now)
+
+    social_columns = ["post_kind", "campaign_key", "likes", "comments", "shares", "mentions", "impressions",
+                      "total_interactions"]
+    social = {(day, platform, post): dict(zip(social_columns, figures, strict=True))
+              for day, platform, post, *figures in rows(db, f"select date, platform, post_id, {', '.join(social_columns)} "
+                                                            "from marts.fct_social_engagement_daily")}
+    assert social == truth.social_engagement_daily(world, now)
+
+
+def test_ratios_sit_beside_their_parts_unrounded_and_missing_metrics_are_null(pipeline):
+    db = pipeline["serving"]
+    assert rows(db, """select count(*) from marts.fct_web_engagement_daily
+                       where engagement_rate is distinct from cast(engaged_sessions as double) / nullif(sessions, 0)""") == [(0,)]
+    assert rows(db, """select count(*) from marts.fct_email_campaign_engagement
+                       where open_rate is distinct from cast(unique_opens as double) / nullif(delivered, 0)""") == [(0,)]
+    # Facebook's Page API reports no mentions: NULL, never 0
+    assert rows(db, "select count(*), count(mentions) from marts.fct_social_engagement_daily where platform = 'facebook'")[0][1] == 0
+    # GA4 placeholders are no campaign: in the web mart as '(none)', never in the campaign dimension
+    assert rows(db, "select count(*) > 0 from marts.fct_web_engagement_daily where campaign_key = '(none)'") == [(True,)]
+    assert rows(db, "select count(*) from marts.dim_campaign where campaign_key like '(%'") == [(0,)]
+
+
+def test_the_snapshot_holds_only_marts_and_no_email_handle_or_user_id(pipeline, world):
+    db = pipeline["serving"]
+    assert {s for (s,) in rows(db, "select distinct table_schema from information_schema.tables")} == {"marts"}
+    assert {t for (t,) in rows(db, "select table_name from information_schema.tables")} == {*MARTS, "snapshot_info"}
+    emails = {p.email for p in world.people} | {c.email.strip().lower() for c in world.contacts if c.email}
+    handles = {name.lower() for _, name in world.x_accounts}
+    site_ids = {p.site_user_id for p in world.people if p.site_user_id}
+    pii = emails | handles | site_ids
+    text_columns = rows(db, """select table_name, column_name from information_schema.columns
+                               where data_type = 'VARCHAR'""")
+    assert len(text_columns) >= 15
+    for table, column in text_columns:
+        values = {v for (v,) in rows(db, f'select distinct "{column}" from marts."{table}" where "{column}" is not null')}
+        leaked = {v for v in values if v.lower() in pii or re.search(r"[^@\s]+@[^@\s]+\.[^@\s]+", v)}
+        assert not leaked, f"{table}.{column} holds PII"
+    # person ids are salted: not the warehouse's id, not an unsalted hash of an email
+    snapshot_ids = {p for (p,) in rows(db, "select person_id from marts.dim_person")}
+    warehouse_ids = {p for (p,) in rows(pipeline["warehouse"], "select person_id from marts.dim_person")}
+    assert len(snapshot_ids) == len(warehouse_ids) > 300
+    assert not snapshot_ids & warehouse_ids
+    assert not snapshot_ids & {hashlib.sha256(e.encode()).hexdigest() for e in emails}
+    assert b"sandbox-demo-salt" not in db.read_bytes()
+
+
+def test_a_bi_tool_reads_the_snapshot_read_only_through_duckdb_engine(pipeline):
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    engine = sqlalchemy.create_engine(sqlalchemy_uri(pipeline["serving"]))
+    try:
+        with engine.connect() as con:
+            count = con.execute(sqlalchemy.text("select count(*) from marts.fct_campaign_engaged_users")).scalar()
+            assert count == 24
+            with pytest.raises(sqlalchemy.exc.DBAPIError, match="read-only"):
+                con.execute(sqlalchemy.text("create table marts.scratch (a int)"))
+    finally:
+        engine.dispose()
+    # and the snapshot is in a storage format DuckDB 1.4 LTS readers (most BI drivers) open
+    assert rows(pipeline["serving"], "select tags from duckdb_databases() where database_name = 'serving'") == [
+        ({"storage_version": "v1.4.0+"},)
+    ]
+
+
+def test_demo_table_reads_the_snapshot(pipeline):
+    table = campaign_table(pipeline["serving"])
+    black_friday = truth.campaign_engaged_users(pipeline["sandbox"].world, pipeline["sandbox"].now)[("black_friday", "any")]
+    line = next(line for line in table.splitlines() if line.startswith("black_friday"))
+    assert line.split()[4] == str(black_friday["engaged_users"])
+
+
+READER = textwrap.dedent(
+    """
+    import os, sys, time, duckdb
+    path, stop, mode = sys.argv[1:4]
+    held = duckdb.connect(path, read_only=True) if mode == "hold" else None  # a dashboard keeping its connection
+    answers, errors, seen = 0, 0, []
+    while not os.path.exists(stop):
+        try:
+            # DuckDB shares one instance per file within a process: only a process holding nothing else
+            # sees a new snapshot when it reconnects
+            con = held or duckdb.connect(path, read_only=True)
+            con.execute("select count(*), sum(engaged_users) from marts.fct_campaign_engaged_users").fetchone()
+            snapshot = con.execute("select snapshot_id from marts.snapshot_info").fetchone()[0]
+            if not seen or seen[-1] != snapshot:
+                seen.append(snapshot)
+            if held is None:
+                con.close()
+            answers += 1
+        except Exception as exc:  # noqa: BLE001
+            errors += 1
+            print("ERROR", type(exc).__name__, exc, file=sys.stderr)
+        time.sleep(0.02)
+    print(answers, errors, ",".join(seen))
+    """
+)
+
+
+def test_rerunning_the_window_changes_nothing_while_readers_query_the_snapshot(pipeline, world, tmp_path):
+    serving, warehouse = pipeline["serving"], pipeline["warehouse"]
+    before_warehouse, before_serving = mart_checksums(warehouse), mart_checksums(serving)
+    (old_id,) = rows(serving, "select snapshot_id from marts.snapshot_info")[0]
+    stop = tmp_path / "stop"
+    readers = {mode: subprocess.Popen([sys.executable, "-c", READER, str(serving), str(stop), mode],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for mode in ("hold", "reopen")}
+    try:
+        time.sleep(1.5)  # both readers are connected and answering before the refresh starts
+        again = run_refresh(world.start, world.end)
+        time.sleep(0.5)
+    finally:
+        stop.touch()
+        results = {mode: reader.communicate(timeout=30) for mode, reader in readers.items()}
+    assert again.success, again.failures
+    assert sum(s.written for s in again.streams) == 0
+    (new_id,) = rows(serving, "select snapshot_id from marts.snapshot_info")[0]
+    assert new_id != old_id
+    seen = {}
+    for mode, (out, err) in results.items():
+        answers, errors, ids = out.split()
+        assert (int(errors), err) == (0, ""), mode
+        assert int(answers) > 10, mode
+        seen[mode] = ids.split(",")
+    assert seen["hold"] == [old_id]  # a held connection keeps reading the old snapshot, without error
+    assert seen["reopen"] == [old_id, new_id]  # a reconnecting reader moves to the new one, never anything else
+    assert mart_checksums(warehouse) == before_warehouse
+    assert mart_checksums(serving) == before_serving
+
+
+def test_a_failing_blocking_check_leaves_the_previous_snapshot_in_place(pipeline, world, monkeypatch, capsys):
+    """Mailchimp's report disagrees with its own activity feed: the reconciliation test fails, so the
+    dbt step fails, publish is skipped and BI readers keep the last good snapshot, byte for byte."""
+    serving = pipeline["serving"]
+    before = hashlib.sha256(serving.read_bytes()).hexdigest()
+    real_figures = api_mailchimp._figures
+
+    def inflated(*args):
+        return {**real_figures(*args), "unique_opens": real_figures(*args)["unique_opens"] + 1}
+
+    monkeypatch.setattr(api_mailchimp, "_figures", inflated)
+    report = run_refresh(world.start, world.end)
+    assert not report.success
+    assert report.published is None
+    assert any("engagement_dbt_models" in failure for failure in report.failures), report.failures
+    assert hashlib.sha256(serving.read_bytes()).hexdigest() == before
+
+    # the CLI says so in one line, exit 1
+    assert main(["refresh", "--start", str(world.start), "--end", str(world.end)]) == 1
+    captured = capsys.readouterr()
+    assert "not published: the serving snapshot is unchanged" in captured.out
+    assert hashlib.sha256(serving.read_bytes()).hexdigest() == before
+    with open_snapshot(serving) as con:
+        assert con.execute("select count(*) from marts.fct_campaign_engaged_users").fetchone() == (24,)
