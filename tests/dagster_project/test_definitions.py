@@ -34,3 +34,63 @@ def test_refresh_job_and_daily_schedule_exist(dbt_manifest):
     assert job.partitions_def is not None
     schedule = defs.resolve_schedule_def("daily_refresh")
     assert schedule.cron_schedule == "0 3 * * *"
+
+
+def test_lineage_runs_from_every_stream_through_the_marts_to_publish(dbt_manifest):
+    from dagster_project.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    publish = dg.AssetKey("publish")
+    marts = {k for k in graph.get_all_asset_keys() if k.path[0] == "marts"}
+    assert {k.path[1] for k in marts} == {
+        "fct_web_engagement_daily", "fct_social_engagement_daily", "fct_email_campaign_engagement",
+        "fct_email_subscriber_cadence", "fct_campaign_engaged_users", "dim_campaign", "dim_person",
+        "fct_identity_match_rates",
+    }
+    assert graph.get(publish).parent_keys == marts
+    seen, todo = set(), [publish]
+    while todo:
+        key = todo.pop()
+        for parent in graph.get(key).parent_keys:
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    assert {k for k in seen if k.path[0].startswith("raw_")} == {
+        k for k in graph.get_all_asset_keys() if k.path[0].startswith("raw_")
+    }
+
+
+def test_dbt_tests_are_asset_checks_and_error_severity_ones_block(dbt_manifest):
+    from dagster_project.defs.transform import engagement_dbt_models
+
+    specs = {spec.name: spec for spec in engagement_dbt_models.check_specs}
+    assert len(specs) >= 80
+    assert specs["assert_email_opens_match_mailchimp_reports"].blocking
+    assert specs["assert_identity_graph_converged"].blocking
+    assert not specs["assert_ga4_engaged_sessions_follow_definition"].blocking  # warn severity
+
+
+def test_publish_knows_the_window_of_a_range_run_and_of_a_scheduled_partition():
+    from datetime import date
+
+    from dagster_project.defs.publish import run_window
+
+    range_tags = {"dagster/asset_partition_range_start": "2026-10-01", "dagster/asset_partition_range_end": "2026-10-28"}
+    assert run_window(range_tags) == (date(2026, 10, 1), date(2026, 10, 29))
+    assert run_window({"dagster/partition": "2026-11-22"}) == (date(2026, 11, 22), date(2026, 11, 23))
+    assert run_window({}) is None
+
+
+def test_the_daily_schedule_refreshes_yesterday(dbt_manifest):
+    from datetime import datetime, timezone
+
+    from dagster_project.definitions import defs
+
+    schedule = defs.resolve_schedule_def("daily_refresh")
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc),
+            repository_def=defs.get_repository_def(),
+        )
+        result = schedule.evaluate_tick(context)
+    assert [request.partition_key for request in result.run_requests] == ["2026-11-22"]
