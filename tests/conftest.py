@@ -44,3 +44,14 @@ def dbt_manifest():
     from dagster_project.lib.dbt_manifest import ensure_manifest
 
     return ensure_manifest()
+
+
+def point_pipeline_at(monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer, root) -> None:
+    """Environment for a whole refresh against `sandbox`, with the warehouse and snapshot under `root`."""
+    for key, value in sandbox.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("ENGAGEMENT_WAREHOUSE", str(root / "engagement.duckdb"))
+    monkeypatch.setenv("ENGAGEMENT_SERVING", str(root / "serving.duckdb"))
+    monkeypatch.setenv("ENGAGEMENT_SOURCES", "ga4,mailchimp,x,facebook,hubspot")
+    monkeypatch.setenv("ENGAGEMENT_LOOKBACK_DAYS", "7")
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)

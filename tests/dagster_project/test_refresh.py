@@ -9,19 +9,14 @@ import pytest
 
 from dagster_project.cli import main, run_refresh
 from dagster_project.lib.clients import all_streams
+from tests.conftest import point_pipeline_at
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def env(sandbox, tmp_path, monkeypatch, dbt_manifest):
-    for key, value in sandbox.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("ENGAGEMENT_WAREHOUSE", str(tmp_path / "engagement.duckdb"))
-    monkeypatch.setenv("ENGAGEMENT_SERVING", str(tmp_path / "serving.duckdb"))
-    monkeypatch.setenv("ENGAGEMENT_SOURCES", "ga4,mailchimp,x,facebook,hubspot")
-    monkeypatch.setenv("ENGAGEMENT_LOOKBACK_DAYS", "7")
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    point_pipeline_at(monkeypatch, sandbox, tmp_path)
     return tmp_path / "engagement.duckdb"
 
 

@@ -22,6 +22,7 @@ from connectors.sandbox import api_mailchimp, truth
 from connectors.sandbox.server import SandboxServer
 from dagster_project.cli import campaign_table, main, run_refresh
 from dagster_project.lib.publish import open_snapshot, sqlalchemy_uri
+from tests.conftest import point_pipeline_at
 
 pytestmark = pytest.mark.slow
 
@@ -42,13 +43,7 @@ def pipeline(world, tmp_path_factory, dbt_manifest):
     """The sandbox, its environment, and one successful refresh of the world's whole window."""
     root = tmp_path_factory.mktemp("pipeline")
     with SandboxServer(world) as sandbox, pytest.MonkeyPatch.context() as mp:
-        for key, value in sandbox.env().items():
-            mp.setenv(key, value)
-        mp.setenv("ENGAGEMENT_WAREHOUSE", str(root / "engagement.duckdb"))
-        mp.setenv("ENGAGEMENT_SERVING", str(root / "serving.duckdb"))
-        mp.setenv("ENGAGEMENT_SOURCES", "ga4,mailchimp,x,facebook,hubspot")
-        mp.setenv("ENGAGEMENT_LOOKBACK_DAYS", "7")
-        mp.delenv("DAGSTER_HOME", raising=False)
+        point_pipeline_at(mp, sandbox, root)
         report = run_refresh(world.start, world.end)
         assert report.success, report.failures
         yield {"sandbox": sandbox, "report": report, "warehouse": root / "engagement.duckdb",

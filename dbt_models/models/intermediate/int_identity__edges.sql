@@ -3,29 +3,11 @@
 -- also links to itself, so one linked to nothing is still a node (a person of its own).
 with
 
-contacts as (
-
-    select * from {{ ref('stg_hubspot__contacts') }}
-
-),
-
-x_accounts as (
-
-    select * from {{ ref('int_x__accounts') }}
-
-),
-
 contact_links as (
 
-    select 'crm:' || contact_id as node_a, 'email:' || email as node_b from contacts where email is not null
-    union all
-    select 'crm:' || contact_id, 'site:' || site_user_id from contacts where site_user_id is not null
-    union all
-    select 'crm:' || c.contact_id, 'x:' || a.user_id
-    from contacts as c
-    inner join x_accounts as a on a.username = c.x_username
-    union all
-    select 'crm:' || contact_id, 'facebook:' || facebook_user_id from contacts where facebook_user_id is not null
+    select 'crm:' || contact_id as node_a, identifier as node_b
+    from {{ ref('int_identity__crm_links') }}
+    where identifier != 'crm:' || contact_id
 
 ),
 

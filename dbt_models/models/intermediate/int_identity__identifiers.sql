@@ -3,18 +3,6 @@
 -- contact id), x (X user id) or facebook (Facebook user id); values are already normalised.
 with
 
-contacts as (
-
-    select * from {{ ref('stg_hubspot__contacts') }}
-
-),
-
-x_accounts as (
-
-    select * from {{ ref('int_x__accounts') }}
-
-),
-
 sightings as (
 
     select 'ga4' as source, 'site:' || site_user_id as identifier, day_started_at as seen_at
@@ -46,17 +34,7 @@ sightings as (
     select 'facebook', 'facebook:' || from_id, created_at from {{ ref('stg_facebook__comments') }} where from_id is not null
 
     union all
-    select 'hubspot', 'crm:' || contact_id, created_at from contacts
-    union all
-    select 'hubspot', 'email:' || email, created_at from contacts where email is not null
-    union all
-    select 'hubspot', 'site:' || site_user_id, created_at from contacts where site_user_id is not null
-    union all
-    select 'hubspot', 'x:' || a.user_id, c.created_at
-    from contacts as c
-    inner join x_accounts as a on a.username = c.x_username
-    union all
-    select 'hubspot', 'facebook:' || facebook_user_id, created_at from contacts where facebook_user_id is not null
+    select 'hubspot', identifier, created_at from {{ ref('int_identity__crm_links') }}
 
 ),
 
