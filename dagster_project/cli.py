@@ -14,14 +14,13 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from connectors.http import ConfigError
+from dagster_project.lib.run_window import range_tags
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 class CliError(Exception):
@@ -82,7 +81,7 @@ def run_refresh(start: date, end: date) -> RefreshReport:
         list(defs.assets),
         resources=defs.resources,
         instance=instance,
-        tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: (end - timedelta(days=1)).isoformat()},
+        tags=range_tags(start, end),
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         raise_on_error=False,
     )

@@ -6,31 +6,17 @@ a run that fails its checks never replaces the snapshot readers see.
 """
 
 
-from datetime import date, timedelta
-
 import dagster as dg
 
 from dagster_project.defs.resources import EngagementSettings
 from dagster_project.defs.transform import engagement_dbt_models
 from dagster_project.lib.publish import publish_snapshot
+from dagster_project.lib.run_window import run_window
 from dagster_project.lib.warehouse import connect
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
-PARTITION_TAG = "dagster/partition"
 CHANNELS = ("web", "email", "social", "any")
 
 MART_KEYS = sorted((key for key in engagement_dbt_models.keys if key.path[0] == "marts"), key=lambda k: k.path)
-
-
-def run_window(tags: dict[str, str]) -> tuple[date, date] | None:
-    """The run's days as [start, end): a partition range (CLI, backfills) or one partition (the schedule)."""
-    if RANGE_START_TAG in tags and RANGE_END_TAG in tags:
-        return date.fromisoformat(tags[RANGE_START_TAG]), date.fromisoformat(tags[RANGE_END_TAG]) + timedelta(days=1)
-    if PARTITION_TAG in tags:
-        day = date.fromisoformat(tags[PARTITION_TAG])
-        return day, day + timedelta(days=1)
-    return None
 
 
 def engaged_users_by_channel(warehouse: str) -> dict[str, int]:

@@ -73,10 +73,11 @@ def test_dbt_tests_are_asset_checks_and_error_severity_ones_block(dbt_manifest):
 def test_publish_knows_the_window_of_a_range_run_and_of_a_scheduled_partition():
     from datetime import date
 
-    from dagster_project.defs.publish import run_window
+    from dagster_project.lib.run_window import range_tags, run_window
 
-    range_tags = {"dagster/asset_partition_range_start": "2026-10-01", "dagster/asset_partition_range_end": "2026-10-28"}
-    assert run_window(range_tags) == (date(2026, 10, 1), date(2026, 10, 29))
+    tags = {"dagster/asset_partition_range_start": "2026-10-01", "dagster/asset_partition_range_end": "2026-10-28"}
+    assert run_window(tags) == (date(2026, 10, 1), date(2026, 10, 29))
+    assert range_tags(date(2026, 10, 1), date(2026, 10, 29)) == tags
     assert run_window({"dagster/partition": "2026-11-22"}) == (date(2026, 11, 22), date(2026, 11, 23))
     assert run_window({}) is None
 

@@ -16,7 +16,7 @@ x_mentions as (
 
 x_replies as (
 
-    select * from {{ ref('stg_x__replies') }}
+    select * from {{ ref('int_x__replies') }}
 
 ),
 
@@ -61,11 +61,11 @@ x_campaign_links as (
 
 standalone_mentions as (
 
+    -- a mention that is a reply in an own post's conversation is counted as that reply
     select m.mention_id, m.created_at
     from x_mentions as m
-    left join x_posts as own_conversation on own_conversation.post_id = m.conversation_id
     left join x_replies as r on r.reply_id = m.mention_id
-    where own_conversation.post_id is null and r.reply_id is null
+    where r.reply_id is null
 
 ),
 
