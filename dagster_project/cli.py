@@ -153,11 +153,11 @@ def campaign_table(serving: str | Path) -> str:
 
 
 @contextmanager
-def running_sandbox(seed: int = 7, scale: float = 1.0, port: int = 0) -> Iterator[object]:
+def running_sandbox(seed: int = 7, scale: float = 1.0, port: int = 0, days: int = 28) -> Iterator[object]:
     from connectors.sandbox.server import SandboxServer
     from connectors.sandbox.world import World, WorldConfig
 
-    server = SandboxServer(World(WorldConfig.at_scale(scale, seed=seed)), port=port).start()
+    server = SandboxServer(World(WorldConfig.at_scale(scale, seed=seed, days=days)), port=port).start()
     try:
         yield server
     finally:
@@ -195,7 +195,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    with running_sandbox(seed=args.seed, scale=args.scale, port=args.port) as sandbox:
+    with running_sandbox(seed=args.seed, scale=args.scale, port=args.port, days=args.days) as sandbox:
         print(f"sandbox serving the five APIs at {sandbox.url} (Ctrl-C stops it); point the pipeline at it with:")
         for key, value in sandbox.env().items():
             print(f"export {key}={value}")
@@ -244,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8765)
     sandbox.add_argument("--seed", type=int, default=7)
     sandbox.add_argument("--scale", type=float, default=1.0)
+    sandbox.add_argument("--days", type=int, default=28, help="days of history in the world")
     sandbox.set_defaults(func=cmd_sandbox)
     dev = sub.add_parser("dev", help="the Dagster UI, with the sandbox running")
     dev.add_argument("--sandbox-port", type=int, default=8765)
