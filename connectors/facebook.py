@@ -240,7 +240,7 @@ class FacebookClient(ApiClient):
         for post_id in self._post_ids(window, "post_insights"):
             records = []
             for metric in self.insight_metrics:  # one per call: a retired metric fails the whole call
-                body = self.request("GET", f"{self.base_url}/{post_id}/insights", endpoint=f"{post_id}/insights",
+                body = self.request("GET", f"{self.base_url}/{post_id}/insights", endpoint=f"{post_id}/insights?metric={metric}",
                                     params={"metric": metric}) or {}
                 at = observed_at(self.last_headers)
                 data = body.get("data") if isinstance(body, dict) else None
