@@ -67,11 +67,12 @@ def run_refresh(start: date, end: date) -> RefreshReport:
     """Pull [start, end) (each asset adds the lookback) from every enabled source, load it, build, check, publish."""
     import dagster as dg
 
+    from dagster_project.lib.clients import check_clients
     from dagster_project.lib.dbt_manifest import ensure_manifest
     from dagster_project.lib.settings import load_settings
 
     check_window(start, end)
-    load_settings()  # every configuration error surfaces here, before any request or write
+    check_clients(load_settings())  # every configuration error surfaces here, before any request or write
     ensure_manifest()
     from dagster_project.definitions import defs
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from dagster_project.lib.clients import check_clients
 from dagster_project.lib.settings import Settings, load_settings
 
 
@@ -11,4 +12,6 @@ class EngagementSettings(dg.ConfigurableResource):
     """Reads ENGAGEMENT_* and the per-source variables (see .env.example) at run time."""
 
     def load(self) -> Settings:
-        return load_settings()
+        settings = load_settings()
+        check_clients(settings)  # a malformed value fails every asset alike, so no source loads while another cannot
+        return settings

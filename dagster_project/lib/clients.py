@@ -27,6 +27,15 @@ def all_streams() -> list[StreamSpec]:
     return [spec for cls in CONNECTORS.values() for spec in cls.STREAMS]
 
 
+def check_clients(settings: Settings) -> None:
+    """Build every enabled source's client once: each validates its own values (ids, key formats) without a request.
+
+    Run before any asset, so a malformed value fails the whole run before anything is fetched or written.
+    """
+    for source in settings.sources:
+        build_client(source, settings)
+
+
 def build_client(
     source: str,
     settings: Settings,
