@@ -6,12 +6,11 @@ from collections.abc import Callable
 
 from connectors.facebook import FacebookClient
 from connectors.ga4 import Ga4Client
+from connectors.http import ApiClient, RequestStats, RetryPolicy
 from connectors.hubspot import HubSpotClient
 from connectors.mailchimp import MailchimpClient
-from connectors.x import XClient
-
-from connectors.http import ApiClient, RequestStats, RetryPolicy
 from connectors.streams import StreamSpec
+from connectors.x import XClient
 from dagster_project.lib.settings import Settings
 
 CONNECTORS: dict[str, type[ApiClient]] = {

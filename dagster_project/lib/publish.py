@@ -28,6 +28,8 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.lib.crash_points import pause_point
+
 SCHEMA = "marts"
 INFO_TABLE = "snapshot_info"
 # DuckDB 2.0's own format cannot be opened by 1.x, which many BI drivers embed.
@@ -214,6 +216,7 @@ def publish_snapshot(
         os.chmod(new, FILE_MODE)
         _fsync(new)
         size = new.stat().st_size
+        pause_point("publish_swap", serving)
         # Needs write permission on the directory only, so it also replaces a 0444 serving file.
         os.replace(new, serving)
     except BaseException:

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.streams import StreamSpec, Window
+from dagster_project.lib.crash_points import pause_point
 
 
 class WarehouseBusy(RuntimeError):
@@ -164,6 +165,7 @@ def merge_file(
             [datetime.now(timezone.utc)],
         ).fetchone()[0]
         total = con.execute(f"select count(*) from {table}").fetchone()[0]
+        pause_point("raw_merge", con.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()[0])
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
