@@ -1,0 +1,81 @@
+"""Daily refresh versus full rebuild, at 90 days of history.
+
+A sandbox world with 90 days runs in its own process. `engagement refresh` (the real CLI, in a
+subprocess, on a fresh warehouse) pulls all 90 days: the full rebuild. Then the same command
+pulls what the 03:00 schedule pulls: yesterday, plus ENGAGEMENT_LOOKBACK_DAYS for activity,
+plus reference data changed since the last run. Both are timed end to end, with dbt's own time
+from run_results.json, and the daily run is reported as a share of the full one.
+
+    python -m benchmarks.daily --scale 1.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+
+import duckdb
+
+from benchmarks.common import REPO_ROOT, machine, sandbox_process, table
+from connectors.sandbox.world import WorldConfig
+
+DAYS = 90
+
+
+def refresh(env: dict[str, str], start: date, end: date) -> dict:
+    began = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "dagster_project.cli", "refresh", "--start", str(start), "--end", str(end)],
+                          env=env, cwd=REPO_ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - began
+    if proc.returncode != 0:
+        raise RuntimeError(f"refresh [{start}, {end}) failed: {proc.stderr.strip().splitlines()[-1:]}")
+    results = json.loads((REPO_ROOT / "dbt_models" / "target" / "run_results.json").read_text())
+    dbt_seconds = results.get("elapsed_time", 0.0)
+    fetched = sum(int(line.split()[1]) for line in proc.stdout.splitlines()
+                  if line[:1].isalpha() and "." in line.split()[0] and len(line.split()) == 7 and line.split()[1].isdigit())
+    return {"seconds": seconds, "dbt_seconds": dbt_seconds, "fetched": fetched}
+
+
+def run(scale: float = 1.0, seed: int = 7, quiet: bool = False) -> dict:
+    start = WorldConfig().start
+    end = start + timedelta(days=DAYS)
+    with sandbox_process(scale, seed=seed, days=DAYS) as sandbox, tempfile.TemporaryDirectory(prefix="bench-daily-") as tmp:
+        env = {**os.environ, **sandbox.env, "ENGAGEMENT_WAREHOUSE": f"{tmp}/engagement.duckdb",
+               "ENGAGEMENT_SERVING": f"{tmp}/serving.duckdb", "ENGAGEMENT_SOURCES": "ga4,mailchimp,x,facebook,hubspot",
+               "ENGAGEMENT_LOOKBACK_DAYS": "7"}
+        env.pop("DAGSTER_HOME", None)
+        full = refresh(env, start, end)
+        daily = refresh(env, end - timedelta(days=1), end)
+        with duckdb.connect(f"{tmp}/engagement.duckdb", read_only=True) as con:
+            raw_rows = sum(con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0] for s, t in con.execute(
+                "select table_schema, table_name from information_schema.tables where table_schema like 'raw_%'").fetchall())
+    result = {"scale": scale, "seed": seed, "raw_rows": raw_rows, "full": full, "daily": daily,
+              "share": daily["seconds"] / full["seconds"], "dbt_share": daily["dbt_seconds"] / full["dbt_seconds"]}
+    if not quiet:
+        print(report(result))
+    return result
+
+
+def report(r: dict) -> str:
+    rows = [[name, f"{r[name]['fetched']:,}", f"{r[name]['seconds']:.1f}", f"{r[name]['dbt_seconds']:.1f}"] for name in ("full", "daily")]
+    rows.append(["daily / full", "", f"{r['share']:.0%}", f"{r['dbt_share']:.0%}"])
+    return "\n".join([f"machine: {machine()}",
+                      f"{DAYS} days of history, scale {r['scale']} (seed {r['seed']}), {r['raw_rows']:,} raw rows stored", "",
+                      table(["refresh", "records fetched", "wall s", "dbt build s"], rows)])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.daily", description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    run(args.scale)
+
+
+if __name__ == "__main__":
+    main()
