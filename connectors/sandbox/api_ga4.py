@@ -19,10 +19,11 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, timedelta
+from functools import lru_cache
 
 from connectors.sandbox.faults import ERROR_BODIES, page_bounds
 from connectors.sandbox.server import Request, Response, route
-from connectors.sandbox.world import GA4_PROPERTY_ID, GA4_TIME_ZONE, WebSession
+from connectors.sandbox.world import GA4_PROPERTY_ID, GA4_TIME_ZONE, WebSession, World
 
 MAX_LIMIT = 250_000
 DEFAULT_LIMIT = 10_000
@@ -138,18 +139,15 @@ def run_report(req: Request) -> Response:
         return _fail(400, str(exc))
     limit = min(limit, MAX_LIMIT)
 
-    groups: dict[tuple[str, ...], list[WebSession]] = defaultdict(list)
-    for s in req.world.sessions:
-        if first <= s.date <= min(last, today):
-            groups[tuple(DIMENSIONS[d](s) for d in dims)].append(s)
+    groups, keys = _grouped(req.world, tuple(dims), first, min(last, today))
     metadata: dict = {"currencyCode": "EUR", "timeZone": GA4_TIME_ZONE}
     if CARDINALITY_LIMIT is not None and len(groups) > CARDINALITY_LIMIT:
         groups = _fold_into_other(groups, dims, CARDINALITY_LIMIT)
+        keys = sorted(groups)
         metadata["dataLossFromOtherRow"] = True
     if SUBJECT_TO_THRESHOLDING and any(d.startswith("customUser:") for d in dims):
         metadata["subjectToThresholding"] = True
 
-    keys = sorted(groups)
     start = page_bounds(req.fault("overlap"), offset) if offset else offset  # the first page cannot drift
     answer: dict = {
         "dimensionHeaders": [{"name": d} for d in dims],
@@ -165,6 +163,16 @@ def run_report(req: Request) -> Response:
     answer["metadata"] = metadata
     answer["kind"] = "analyticsData#runReport"
     return Response(200, answer, records_key="rows")
+
+
+@lru_cache(maxsize=8)
+def _grouped(world: World, dims: tuple[str, ...], first: date, last: date) -> tuple[dict, list]:
+    """The sessions of [first, last] grouped by the dimensions, and the sorted keys: once per report, not per page."""
+    groups: dict[tuple[str, ...], list[WebSession]] = defaultdict(list)
+    for s in world.sessions:
+        if first <= s.date <= last:
+            groups[tuple(DIMENSIONS[d](s) for d in dims)].append(s)
+    return dict(groups), sorted(groups)
 
 
 def _fold_into_other(groups: dict[tuple[str, ...], list[WebSession]], dims: list[str], limit: int) -> dict:

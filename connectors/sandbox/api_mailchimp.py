@@ -398,8 +398,8 @@ def sent_to(req: Request) -> Response:
     by_email = _activity_by_email(req.world, send.id, req.now)
     half = len(send.recipients) // 2
 
-    def build(item: tuple[int, str]) -> dict:
-        i, email = item
+    def build(i: int) -> dict:
+        email = send.recipients[i]
         email_id = subscriber_hash(email)
         opens = [a for a in by_email.get(email, []) if a.action == "open"]
         first, _, last = email.partition("@")[0].partition(".")
@@ -413,7 +413,7 @@ def sent_to(req: Request) -> Response:
             "_links": _links(f"{API}/reports/{send.id}/sent-to/{email_id}", "self", "parent"),
         }
 
-    return _page(req, list(enumerate(send.recipients)), "sent_to", build, campaign_id=send.id)
+    return _page(req, range(len(send.recipients)), "sent_to", build, campaign_id=send.id)  # a range slices in O(1)
 
 
 @route("GET", r"/3\.0/lists", "mailchimp.lists")
@@ -440,17 +440,25 @@ def _members(req: Request, lst: MailList) -> list[dict]:
     return [m for m in lst.members if m["timestamp_opt"] <= req.now]
 
 
+@lru_cache(maxsize=16)
+def _chosen_members(world: World, list_id: str, now: datetime, statuses: frozenset[str],
+                    since: datetime | None, before: datetime | None) -> tuple[dict, ...]:
+    """The members a query selects, filtered once per query rather than once per page."""
+    lst = _list(world, list_id)
+    return tuple(m for m in lst.members if m["timestamp_opt"] <= now
+                 and (not statuses or m["status"] in statuses)
+                 and (since is None or m["last_changed"] >= since) and (before is None or m["last_changed"] < before))
+
+
 @route("GET", r"/3\.0/lists/(?P<list_id>[^/]+)/members", "mailchimp.members")
 @_guard
 def members(req: Request) -> Response:
     lst = _list(req.world, req.match["list_id"])
     if lst is None:
         return _fail(404, "The requested resource could not be found.")
-    statuses = set(filter(None, (req.arg("status") or "").split(",")))
+    statuses = frozenset(filter(None, (req.arg("status") or "").split(",")))
     since, before = _ts_param(req, "since_last_changed"), _ts_param(req, "before_last_changed")
-    chosen = [m for m in _members(req, lst)
-              if (not statuses or m["status"] in statuses)
-              and (since is None or m["last_changed"] >= since) and (before is None or m["last_changed"] < before)]
+    chosen = _chosen_members(req.world, lst.id, req.now, statuses, since, before)
 
     def build(m: dict) -> dict:
         h = subscriber_hash(m["email"])

@@ -20,7 +20,7 @@ import re
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -48,14 +48,18 @@ class LoadResult:
     inserted: int  # new or changed rows written
     deleted: int  # stored rows replaced or gone from the window
     table_rows: int
+    fetch_seconds: float = 0.0  # pulling the pages into the Parquet file (HTTP, JSON, Arrow)
+    merge_seconds: float = 0.0  # opening the warehouse and merging the file in one transaction
 
-    def as_metadata(self) -> dict[str, int]:
+    def as_metadata(self) -> dict[str, int | float]:
         return {
             "fetched": self.fetched,
             "unique": self.unique,
             "inserted": self.inserted,
             "deleted": self.deleted,
             "table_rows": self.table_rows,
+            "fetch_seconds": round(self.fetch_seconds, 3),
+            "merge_seconds": round(self.merge_seconds, 3),
         }
 
 
@@ -184,12 +188,15 @@ def load_stream(
 ) -> LoadResult:
     """Fetch everything first (into Parquet), then merge in one short transaction."""
     with tempfile.TemporaryDirectory(prefix="engagement-load-") as tmp:
+        started = time.perf_counter()
         parquet, fetched = write_pages(pages, spec, tmp)
+        fetched_at = time.perf_counter()
         con = connect(warehouse, wait_seconds=lock_wait_seconds)
         try:
-            return merge_file(con, spec, parquet, fetched, window)
+            result = merge_file(con, spec, parquet, fetched, window)
         finally:
             con.close()
+        return replace(result, fetch_seconds=fetched_at - started, merge_seconds=time.perf_counter() - fetched_at)
 
 
 def cursor_of(warehouse: str | os.PathLike, spec: StreamSpec, lock_wait_seconds: float = 30.0) -> datetime | None:
