@@ -246,35 +246,36 @@ class FacebookClient(ApiClient):
                 data = body.get("data") if isinstance(body, dict) else None
                 if not isinstance(data, list):
                     raise SchemaError("facebook", "post_insights", "data")
-                records += [insight_from_api(r, post_id, at) for r in data]
+                records += [insight_from_api(r, post_id, at) for r in self.watch_fields("post_insights", data)]
             self.page_done("post_insights", len(records))
             if records:
                 yield records
 
     # --- paging --------------------------------------------------------------------------
-    def _published_posts(self, window: Window, fields: str, stream: str) -> Iterator[list[dict]]:
+    def _published_posts(self, window: Window, fields: str, stream: str, watch: bool = True) -> Iterator[list[dict]]:
         params = {"fields": fields, "since": int(window.start_ts.timestamp()), "until": int(window.end_ts.timestamp()),
                   "limit": self.page_size}
-        yield from self._pages(f"{self.base_url}/{self.page_id}/published_posts", params, "published_posts", stream)
+        yield from self._pages(f"{self.base_url}/{self.page_id}/published_posts", params, "published_posts", stream, watch)
 
     def _post_ids(self, window: Window, stream: str) -> list[str]:
         """The window's posts, newest first; one created exactly at the window's end belongs to the next window."""
         ids: dict[str, None] = {}
-        for data in self._published_posts(window, "id,created_time", stream):
+        for data in self._published_posts(window, "id,created_time", stream, watch=False):  # ids only
             for r in data:
                 post_id = require(r, "id", "facebook", stream, str)
                 if window.start_ts <= _ts(r, "created_time", stream) < window.end_ts:
                     ids.setdefault(post_id)
         return list(ids)
 
-    def _pages(self, url: str, params: dict[str, Any] | None, endpoint: str, stream: str) -> Iterator[list[dict]]:
+    def _pages(self, url: str, params: dict[str, Any] | None, endpoint: str, stream: str,
+               watch: bool = True) -> Iterator[list[dict]]:
         """The `data` of each page, following `paging.next` until it is absent (an empty page is not the end)."""
         followed: set[str] = set()
         while True:
             body = self.request("GET", url, endpoint=endpoint, params=params)
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise SchemaError("facebook", stream, "data")
-            yield body["data"]
+            yield self.watch_fields(stream, body["data"]) if watch else body["data"]
             paging = body.get("paging")
             nxt = paging.get("next") if isinstance(paging, dict) else None
             if not nxt:

@@ -169,7 +169,7 @@ class Ga4Client(ApiClient):
             records = []
             if rows:
                 columns = self._columns(body, stream, dimensions)
-                records = [row_from_api(row, columns, flags, stream) for row in rows]
+                records = [row_from_api(row, columns, flags, stream) for row in self.watch_fields(stream, rows)]
             self.page_done(stream, len(records))
             if records:
                 yield records

@@ -163,6 +163,29 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     return _SECRET_QUERY.sub(r"\1=***", text)
 
 
+class _ReadTracking(dict):
+    """A record that remembers which of its keys were looked up."""
+
+    def __init__(self, record: dict) -> None:
+        super().__init__(record)
+        self._read: set[str] = set()
+
+    def __getitem__(self, key):
+        self._read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key) -> bool:
+        self._read.add(key)
+        return super().__contains__(key)
+
+    def get(self, key, default=None):
+        self._read.add(key)
+        return super().get(key, default)
+
+    def unread(self) -> set[str]:
+        return set(self) - self._read
+
+
 @dataclass
 class RequestStats:
     requests: int = 0
@@ -193,6 +216,8 @@ class ApiClient:
             self.session = make_session(self.retry_class, self.policy)
         self._sleep = time.sleep
         self.last_headers: Mapping[str, str] = {}
+        self._watched: tuple[str, _ReadTracking] | None = None
+        self._ignored: dict[str, set[str]] = {}
 
     # --- hooks for each API's dialect -------------------------------------------------
     def secrets(self) -> tuple[str, ...]:
@@ -295,6 +320,27 @@ class ApiClient:
     def _backoff(self, attempt: int) -> None:
         self.stats.retries += 1
         self._sleep(self._backoff_seconds(attempt))
+
+    def watch_fields(self, stream: str, records: list) -> list:
+        """The page, its first record wrapped so that the fields no record builder reads are recorded
+        (an API's new fields are ignored, and `ignored_fields()` says which they were)."""
+        self._audit()
+        if records and type(records[0]) is dict:
+            records = [_ReadTracking(records[0]), *records[1:]]
+            self._watched = (stream, records[0])
+        return records
+
+    def ignored_fields(self) -> dict[str, list[str]]:
+        """stream -> top-level record fields the API sent and the pipeline did not read."""
+        self._audit()
+        return {stream: sorted(keys) for stream, keys in self._ignored.items() if keys}
+
+    def _audit(self) -> None:
+        watched = getattr(self, "_watched", None)
+        if watched is not None:
+            stream, record = watched
+            self._ignored.setdefault(stream, set()).update(record.unread())
+            self._watched = None
 
     def page_done(self, stream: str, records: int) -> None:
         self.stats.pages += 1

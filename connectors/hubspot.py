@@ -138,7 +138,7 @@ class HubSpotClient(ApiClient):
             if after is not None:
                 params["after"] = after
             body = self._page(self.request("GET", url, endpoint=LIST_ENDPOINT, params=params))
-            records = [self.from_api(r) for r in body["results"]]
+            records = [self.from_api(r) for r in self.watch_fields(STREAM, body["results"])]
             self.page_done(STREAM, len(records))
             if records:
                 yield records
@@ -164,7 +164,7 @@ class HubSpotClient(ApiClient):
                 if after is not None:
                     query["after"] = after
                 body = self._page(self.request("POST", url, endpoint=SEARCH_ENDPOINT, json=query))
-                records = [self.from_api(r) for r in body["results"]]
+                records = [self.from_api(r) for r in self.watch_fields(STREAM, body["results"])]
                 self.page_done(STREAM, len(records))
                 if records:
                     yield records

@@ -279,7 +279,7 @@ class MailchimpClient(ApiClient):
                 yield page
 
     def _pages(self, stream: str, path: str, records_key: str, params: Mapping[str, Any],
-               item_key: str = "id") -> Iterator[list[Any]]:
+               item_key: str = "id", watch: bool = True) -> Iterator[list[Any]]:
         """Raw records page by page, by count/offset until total_items or an empty page.
 
         The offset advances by the records that are new: when a page starts with records the
@@ -301,7 +301,7 @@ class MailchimpClient(ApiClient):
                 else:
                     break
             previous = {r.get(item_key) for r in records if isinstance(r, Mapping) and r.get(item_key) is not None}
-            yield records
+            yield self.watch_fields(stream, records) if watch else records
             offset += len(records) - repeated if repeated < len(records) else len(records)
             if offset >= total:
                 return
@@ -323,7 +323,7 @@ class MailchimpClient(ApiClient):
 
     def _campaign_ids(self, stream: str, window: Window) -> list[str]:
         ids: list[str] = []
-        for records in self._pages(stream, "/campaigns", "campaigns", self._sent_params(window, "campaigns")):
+        for records in self._pages(stream, "/campaigns", "campaigns", self._sent_params(window, "campaigns"), watch=False):
             for c in records:
                 cid = _path(c, "id", stream, str, name="campaigns.id")
                 if cid not in ids:
@@ -354,7 +354,7 @@ class MailchimpClient(ApiClient):
 
     def _read_list_members(self, window: Window) -> Iterator[list[dict]]:
         list_ids: list[str] = []
-        for records in self._pages("list_members", "/lists", "lists", {"exclude_fields": "_links,lists._links"}):
+        for records in self._pages("list_members", "/lists", "lists", {"exclude_fields": "_links,lists._links"}, watch=False):
             list_ids += [_path(lst, "id", "list_members", str, name="lists.id") for lst in records]
         params = {"exclude_fields": "_links,members._links"}
         if window.cursor is not None:

@@ -377,7 +377,8 @@ class XClient(ApiClient):
         """Ids of the account's posts created in [start, end), newest first (the timeline's order)."""
         ids: dict[str, None] = {}
         for data, _ in self._pages(f"/users/{self.user_id}/tweets", "users/:id/tweets",
-                                   self._timeline_params(window, "created_at"), "pagination_token", TIMELINE_SIZES, stream):
+                                   self._timeline_params(window, "created_at"), "pagination_token", TIMELINE_SIZES, stream,
+                                   watch=False):  # a listing: only its ids are wanted
             for r in data:
                 post_id = require(r, "id", "x", stream, str)
                 if window.start_ts <= _ts(r, "created_at", stream) < window.end_ts:
@@ -391,7 +392,7 @@ class XClient(ApiClient):
 
     # --- paging --------------------------------------------------------------------------
     def _pages(self, path: str, endpoint: str, params: Mapping[str, str], token_param: str,
-               sizes: tuple[int, int], stream: str) -> Iterator[tuple[list[dict], dict[str, str]]]:
+               sizes: tuple[int, int], stream: str, watch: bool = True) -> Iterator[tuple[list[dict], dict[str, str]]]:
         """(data, usernames from includes.users) per page, following meta.next_token until it is absent."""
         size = max(sizes[0], min(sizes[1], self.page_size))
         token: str | None = None
@@ -401,7 +402,8 @@ class XClient(ApiClient):
             body = self.request("GET", f"{self.base_url}{path}", endpoint=endpoint, params=query)
             if not isinstance(body, dict):
                 raise SchemaError("x", stream, "meta", "missing (the answer is not a JSON object)")
-            yield self._data(body, endpoint, stream), _usernames(body, stream)
+            data = self._data(body, endpoint, stream)
+            yield (self.watch_fields(stream, data) if watch else data), _usernames(body, stream)
             token = _path(body, "meta.next_token", stream, str, required=False)
             if not token:
                 return

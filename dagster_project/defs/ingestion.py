@@ -70,6 +70,10 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
     }
     if window.cursor is not None:
         metadata["cursor"] = window.cursor.isoformat()
+    ignored = client.ignored_fields().get(spec.name, [])
+    if ignored:  # what the API sent that no column holds: a new field shows up here first
+        metadata["ignored_fields"] = ", ".join(ignored)
+        context.log.info(f"{spec.table}: fields the API sent that are not stored: {', '.join(ignored)}")
     extra = getattr(client, "last_metadata", None)
     if isinstance(extra, dict):
         for key in ("subjectToThresholding", "dataLossFromOtherRow", "timeZone"):

@@ -110,22 +110,29 @@ def test_a_retired_insights_metric_fails_with_metas_error_naming_the_metric_and_
     assert table_digests(stored / "engagement.duckdb", ("raw_%",)) == before
 
 
-def test_unknown_extra_fields_are_ignored_and_the_records_equal_a_clean_read(small_world):
+def test_unknown_extra_fields_are_ignored_recorded_and_the_records_equal_a_clean_read(small_world):
     window = Window(small_world.start, small_world.end)
+    new_fields = ["another_new_field", "sandbox_unknown_field"]
 
-    def read_all(extra: bool) -> dict[str, list[str]]:
+    def read_all(extra: bool) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
         with SandboxServer(small_world) as sandbox:
             if extra:
                 sandbox.faults.add(FaultRule("*", "extra_fields", times=None))
             settings = load_settings(sandbox.env())
-            out = {}
-            for source in ("mailchimp", "hubspot", "x", "facebook"):
-                client = clients.build_client(source, settings, policy=FAST)
-                for spec in client.STREAMS:
+            out, ignored = {}, {}
+            for source in ("ga4", "mailchimp", "hubspot", "x", "facebook"):
+                for spec in clients.build_client(source, settings).STREAMS:
+                    client = clients.build_client(source, settings, policy=FAST)
                     out[f"{source}.{spec.name}"] = sorted(repr(sorted(r.items())) for page in client.read(spec.name, window) for r in page)
-            return out
+                    ignored[f"{source}.{spec.name}"] = client.ignored_fields().get(spec.name, [])
+            return out, ignored
 
-    with_extra = read_all(extra=True)
+    with_extra, ignored_extra = read_all(extra=True)
+    clean, ignored_clean = read_all(extra=False)
     assert all(with_extra.values()), "every stream read records"
-    assert not any("sandbox_unknown_field" in r or "another_new_field" in r for rs in with_extra.values() for r in rs)
-    assert with_extra == read_all(extra=False)
+    assert not any(f in r for f in new_fields for rs in with_extra.values() for r in rs)
+    assert with_extra == clean
+    # recorded: every stream names both new fields, and a clean read names neither
+    assert {s: [f for f in fs if f in new_fields] for s, fs in ignored_extra.items()} == {s: new_fields for s in clean}
+    assert {s: fs for s, fs in ignored_clean.items() if set(fs) & set(new_fields)} == {}
+
