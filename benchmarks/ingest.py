@@ -1,19 +1,26 @@
 """Ingestion throughput, side by side: our connector + loader, dlt's rest_api source, and DuckDB's floor.
 
-The same sandbox endpoint (Mailchimp's per-campaign email activity, offset paged, 1,000 per
-page), the same records, one table per contender in an empty DuckDB file, merged on the same key:
+Two sandbox endpoints, each with the same records, one table per contender in an empty DuckDB
+file, merged on the same key:
 
-- ours: `MailchimpClient.read("email_activity")` + `load_stream`, exactly what the asset runs;
-- dlt-parquet / dlt-default: dlt 1.31 `rest_api` against the same endpoints (campaigns resolved
-  into the activity path), `write_disposition="merge"` on the same key, with
-  `loader_file_format="parquet"` and with its default (insert_values);
+- Mailchimp's per-campaign email activity (GET, offset paged, 1,000 per page);
+- GA4's identified-user report, runReport by date x session campaign x user id (POST, offset in
+  the body, 10,000 rows per page).
+
+Per endpoint:
+
+- ours: the client's `read(stream)` + `load_stream`, exactly what the asset runs;
+- dlt-parquet / dlt-default: dlt 1.31 `rest_api` against the same endpoints (Mailchimp: campaigns
+  resolved into the activity path; GA4: the same POST body, GA4's rows flattened by a map step),
+  `write_disposition="merge"` on the same key, with `loader_file_format="parquet"` and with its
+  default (insert_values);
 - floor: the same JSON pages saved to local files beforehand, loaded by DuckDB's `read_json`
   in one INSERT: the speed limit of "JSON into DuckDB" on this machine, with no HTTP at all.
 
 Contenders run alternately (A B C D, A B C D, ...); every run is checked to have loaded exactly
 the sandbox's activity rows before any time is printed. Ratios are taken pair by pair per round.
 
-    python -m benchmarks.ingest --records 100000 --repeats 3
+    python -m benchmarks.ingest --records 100000 --repeats 3 [--endpoints mailchimp,ga4]
 """
 
 from __future__ import annotations
@@ -32,14 +39,18 @@ import requests
 from benchmarks.common import machine, sandbox_process, spread, table
 
 ACTIVITY_PER_SCALE = 7_800  # Mailchimp activity rows per 1.0 of scale (1,000 people, 28 days), seed 7
+USER_ROWS_PER_SCALE = 2_300  # GA4 identified-user report rows per 1.0 of scale, seed 7
 CONTENDERS = ("ours", "floor", "dlt-parquet", "dlt-default")
-DLT_DEFAULT_CAP = 30_000  # insert_values manages ~2.5k rows/s: run it on the first campaigns up to this many rows
+ENDPOINTS = ("mailchimp", "ga4")
+DLT_DEFAULT_CAP = 30_000  # insert_values manages ~2.5k rows/s: run it on the first rows up to about this many
+GA4_PAGE = 10_000  # GA4's default page size, for every contender
 
 
 @dataclass
 class Result:
     records: int
     scale: float
+    endpoint: str = "mailchimp"
     rounds: list[dict[str, tuple[int, float]]] = field(default_factory=list)  # contender -> (rows, seconds)
 
     def rate(self, contender: str) -> list[float]:
@@ -164,74 +175,218 @@ def run_dlt(env: dict[str, str], db: Path, work: Path, file_format: str | None, 
         con.close()
 
 
-def run(records: int = 100_000, repeats: int = 3, contenders: tuple[str, ...] = CONTENDERS, seed: int = 7, quiet: bool = False) -> Result:
-    scale = max(0.05, records / ACTIVITY_PER_SCALE)
-    result = Result(records=0, scale=scale)
+# --- GA4: the identified-user report ------------------------------------------------------------
+
+GA4_DIMENSIONS = ("date", "sessionCampaignName", "customUser:site_user_id")
+GA4_METRICS = ("sessions", "engagedSessions", "screenPageViews", "userEngagementDuration", "activeUsers")
+
+
+def _ga4_window():
+    from connectors.sandbox.world import WorldConfig
+    from connectors.streams import Window
+
+    start = WorldConfig().start
+    return Window(start.replace(year=start.year - 1), start.replace(year=start.year + 1))
+
+
+def _ga4_body(offset: int, limit: int = GA4_PAGE) -> dict:
+    """The request our connector sends for user_daily (same dimensions, metrics, order, page size)."""
+    window = _ga4_window()
+    return {"dateRanges": [{"startDate": window.start.isoformat(), "endDate": window.last_day.isoformat()}],
+            "dimensions": [{"name": d} for d in GA4_DIMENSIONS], "metrics": [{"name": m} for m in GA4_METRICS],
+            "orderBys": [{"dimension": {"dimensionName": d}} for d in GA4_DIMENSIONS],
+            "limit": limit, "offset": offset, "keepEmptyRows": False}
+
+
+def _ga4_post(env: dict[str, str], offset: int, limit: int = GA4_PAGE) -> requests.Response:
+    return requests.post(f"{env['GA4_API_URL']}/properties/{env['GA4_PROPERTY_ID']}:runReport", json=_ga4_body(offset, limit),
+                         headers={"Authorization": f"Bearer {env['GA4_ACCESS_TOKEN']}"}, timeout=300)
+
+
+def ga4_expected_rows(env: dict[str, str]) -> int:
+    return int(_ga4_post(env, 0, 1).json()["rowCount"])
+
+
+def run_ours_ga4(env: dict[str, str], db: Path) -> int:
+    from connectors.ga4 import USER_DAILY, Ga4Client
+    from dagster_project.lib.warehouse import load_stream
+
+    client = Ga4Client.from_settings(env["GA4_PROPERTY_ID"], env["GA4_ACCESS_TOKEN"], base_url=env["GA4_API_URL"],
+                                     page_size=GA4_PAGE)
+    window = _ga4_window()
+    return load_stream(db, USER_DAILY, client.read("user_daily", window), window).table_rows
+
+
+def save_ga4_pages(env: dict[str, str], directory: Path) -> int:
+    n, offset = 0, 0
+    while True:
+        response = _ga4_post(env, offset)
+        (directory / f"{n:06d}.json").write_bytes(response.content)
+        n += 1
+        offset += GA4_PAGE
+        if offset >= int(response.json()["rowCount"]):
+            return n
+
+
+def run_floor_ga4(pages: Path, db: Path) -> int:
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("create schema raw_ga4")
+        con.execute(f"""
+            create table raw_ga4.user_daily as
+            with r as (select unnest(rows) as r from read_json('{pages}/*.json', maximum_object_size = 268435456))
+            select strptime(r.dimensionValues[1].value, '%Y%m%d')::date as date,
+                   r.dimensionValues[2].value as campaign, r.dimensionValues[3].value as user_id,
+                   cast(r.metricValues[1].value as bigint) as sessions,
+                   cast(r.metricValues[2].value as bigint) as engaged_sessions,
+                   cast(r.metricValues[3].value as bigint) as screen_page_views,
+                   cast(r.metricValues[4].value as double) as user_engagement_duration,
+                   cast(r.metricValues[5].value as bigint) as active_users
+            from r
+        """)
+        return con.execute("select count(*) from raw_ga4.user_daily").fetchone()[0]
+    finally:
+        con.close()
+
+
+def _flatten_ga4_row(row: dict) -> dict:
+    """What a dlt user writes for GA4: the positional value lists become named columns."""
+    dims = [v["value"] for v in row["dimensionValues"]]
+    metrics = [v["value"] for v in row["metricValues"]]
+    return {"date": dims[0], "campaign": dims[1], "user_id": dims[2],
+            "sessions": int(metrics[0]), "engaged_sessions": int(metrics[1]), "screen_page_views": int(metrics[2]),
+            "user_engagement_duration": float(metrics[3]), "active_users": int(metrics[4])}
+
+
+def run_dlt_ga4(env: dict[str, str], db: Path, work: Path, file_format: str | None, cap: int | None = None) -> int:
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    import dlt
+    from dlt.sources.rest_api import rest_api_source
+
+    body = _ga4_body(0)
+    body.pop("offset")
+    paginator = {"type": "offset", "limit": GA4_PAGE, "offset_body_path": "offset", "limit_body_path": "limit",
+                 "total_path": "rowCount", **({"maximum_offset": cap} if cap else {})}
+    source = rest_api_source({
+        "client": {"base_url": env["GA4_API_URL"] + "/",
+                   "auth": {"type": "bearer", "token": env["GA4_ACCESS_TOKEN"]}},
+        "resources": [{
+            "name": "user_daily",
+            "primary_key": ["date", "campaign", "user_id"],
+            "write_disposition": "merge",
+            "endpoint": {"path": f"properties/{env['GA4_PROPERTY_ID']}:runReport", "method": "POST", "json": body,
+                         "data_selector": "rows", "paginator": paginator},
+            "processing_steps": [{"map": _flatten_ga4_row}],
+        }],
+    })
+    pipeline = dlt.pipeline(pipeline_name=f"bench_ga4_{file_format or 'default'}", pipelines_dir=str(work / "dlt"),
+                            destination=dlt.destinations.duckdb(str(db)), dataset_name="raw_ga4")
+    pipeline.run(source, loader_file_format=file_format) if file_format else pipeline.run(source)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("select count(*) from raw_ga4.user_daily").fetchone()[0]
+    finally:
+        con.close()
+
+
+def run_endpoint(endpoint: str, records: int, repeats: int, contenders: tuple[str, ...], seed: int) -> Result:
+    per_scale = ACTIVITY_PER_SCALE if endpoint == "mailchimp" else USER_ROWS_PER_SCALE
+    scale = max(0.05, records / per_scale)
+    result = Result(records=0, scale=scale, endpoint=endpoint)
     with sandbox_process(scale, seed=seed) as sandbox, tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         env, work = sandbox.env, Path(tmp)
-        campaigns = _campaign_ids(env)
-        result.records = expected_rows(env, campaigns)
-        capped, capped_rows = [], 0
-        for cid in campaigns:  # dlt-default's subset: whole campaigns up to the cap
-            rows = expected_rows(env, [cid])
-            if capped and capped_rows + rows > DLT_DEFAULT_CAP:
-                break
-            capped.append(cid)
-            capped_rows += rows
         pages = work / "pages"
         pages.mkdir()
-        save_pages(env, campaigns, pages)
+        if endpoint == "mailchimp":
+            campaigns = _campaign_ids(env)
+            result.records = expected_rows(env, campaigns)
+            capped, capped_rows = [], 0
+            for cid in campaigns:  # dlt-default's subset: whole campaigns up to the cap
+                rows = expected_rows(env, [cid])
+                if capped and capped_rows + rows > DLT_DEFAULT_CAP:
+                    break
+                capped.append(cid)
+                capped_rows += rows
+            save_pages(env, campaigns, pages)
+            contestants = {
+                "ours": lambda db, w: run_ours(env, db),
+                "floor": lambda db, w: run_floor(pages, db),
+                "dlt-parquet": lambda db, w: run_dlt(env, db, w, "parquet"),
+                "dlt-default": lambda db, w: run_dlt(env, db, w, None, capped),
+            }
+        elif endpoint == "ga4":
+            result.records = ga4_expected_rows(env)
+            cap = max(GA4_PAGE, DLT_DEFAULT_CAP // GA4_PAGE * GA4_PAGE)  # whole pages
+            capped_rows = min(result.records, cap)
+            save_ga4_pages(env, pages)
+            contestants = {
+                "ours": lambda db, w: run_ours_ga4(env, db),
+                "floor": lambda db, w: run_floor_ga4(pages, db),
+                "dlt-parquet": lambda db, w: run_dlt_ga4(env, db, w, "parquet"),
+                "dlt-default": lambda db, w: run_dlt_ga4(env, db, w, None, cap),
+            }
+        else:
+            raise ValueError(f"unknown endpoint {endpoint!r}; choose from {', '.join(ENDPOINTS)}")
         for round_no in range(repeats):
             timings: dict[str, tuple[int, float]] = {}
             for contender in contenders:
-                db = work / f"{contender}-{round_no}.duckdb"
-                began = time.perf_counter()
-                if contender == "ours":
-                    rows = run_ours(env, db)
-                elif contender == "floor":
-                    rows = run_floor(pages, db)
-                elif contender == "dlt-parquet":
-                    rows = run_dlt(env, db, work / str(round_no), "parquet")
-                elif contender == "dlt-default":
-                    rows = run_dlt(env, db, work / str(round_no), None, capped)
-                else:
+                if contender not in contestants:
                     raise ValueError(f"unknown contender {contender!r}; choose from {', '.join(CONTENDERS)}")
+                db, scratch = work / f"{contender}-{round_no}.duckdb", work / str(round_no)
+                began = time.perf_counter()
+                rows = contestants[contender](db, scratch)
                 seconds = time.perf_counter() - began
                 want = capped_rows if contender == "dlt-default" else result.records
                 if rows != want:
-                    raise AssertionError(f"{contender} loaded {rows} activity rows, the sandbox served {want}")
+                    raise AssertionError(f"{endpoint}: {contender} loaded {rows} rows, the sandbox served {want}")
                 timings[contender] = (rows, seconds)
                 db.unlink(missing_ok=True)
-                shutil.rmtree(work / str(round_no), ignore_errors=True)
+                shutil.rmtree(scratch, ignore_errors=True)
             result.rounds.append(timings)
-    if not quiet:
-        print(report(result, contenders))
     return result
 
 
-def report(result: Result, contenders: tuple[str, ...]) -> str:
-    lines = [f"machine: {machine()}",
-             f"Mailchimp email activity: {result.records:,} rows (scale {result.scale:.2f}, seed 7), "
-             f"{len(result.rounds)} alternating rounds; dlt-default runs on the first campaigns up to {DLT_DEFAULT_CAP:,} rows", ""]
-    rows = []
-    for c in contenders:
-        lo, med, hi = spread(result.rate(c))
-        rows.append([c, f"{result.rounds[0][c][0]:,}", f"{lo:,.0f}", f"{med:,.0f}", f"{hi:,.0f}"])
-    lines.append(table(["contender", "rows", "rows/s min", "rows/s median", "rows/s max"], rows))
-    pairs = [("ours", other) for other in ("dlt-parquet", "dlt-default", "floor") if "ours" in contenders and other in contenders]
-    if pairs:
-        lines += ["", table(["ratio (pair by pair per round)", "min", "median", "max"],
-                            [[f"{a} / {b}", *(f"{v:.2f}" for v in spread(result.ratios(a, b)))] for a, b in pairs])]
-    return "\n".join(lines)
+def run(records: int = 100_000, repeats: int = 3, contenders: tuple[str, ...] = CONTENDERS, seed: int = 7,
+        quiet: bool = False, endpoints: tuple[str, ...] = ENDPOINTS) -> dict[str, Result]:
+    """Each endpoint in its own sandbox sized for `records` rows of it; prints the tables unless quiet."""
+    if isinstance(endpoints, str):
+        endpoints = tuple(e.strip() for e in endpoints.split(",") if e.strip())
+    if isinstance(contenders, str):
+        contenders = tuple(c.strip() for c in contenders.split(",") if c.strip())
+    results = {e: run_endpoint(e, int(records), int(repeats), contenders, int(seed)) for e in endpoints}
+    if not quiet:
+        print(report(results, contenders))
+    return results
 
+
+LABELS = {"mailchimp": "Mailchimp email activity", "ga4": "GA4 identified-user report"}
+
+
+def report(results: dict[str, Result], contenders: tuple[str, ...]) -> str:
+    lines = [f"machine: {machine()}", ""]
+    for endpoint, result in results.items():
+        lines += [f"{LABELS[endpoint]}: {result.records:,} rows (scale {result.scale:.2f}), "
+                  f"{len(result.rounds)} alternating rounds; dlt-default runs on the first rows up to about {DLT_DEFAULT_CAP:,}", ""]
+        rows = []
+        for c in contenders:
+            lo, med, hi = spread(result.rate(c))
+            rows.append([c, f"{result.rounds[0][c][0]:,}", f"{lo:,.0f}", f"{med:,.0f}", f"{hi:,.0f}"])
+        lines.append(table(["contender", "rows", "rows/s min", "rows/s median", "rows/s max"], rows))
+        pairs = [("ours", other) for other in ("dlt-parquet", "dlt-default", "floor") if "ours" in contenders and other in contenders]
+        if pairs:
+            lines += ["", table(["ratio (pair by pair per round)", "min", "median", "max"],
+                                [[f"{a} / {b}", *(f"{v:.2f}" for v in spread(result.ratios(a, b)))] for a, b in pairs])]
+        lines.append("")
+    return "\n".join(lines)
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ingest", description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=100_000, help="email-activity rows to aim for")
+    parser.add_argument("--records", type=int, default=100_000, help="rows to aim for, per endpoint")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
+    parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
     args = parser.parse_args(argv)
-    run(args.records, args.repeats, tuple(c.strip() for c in args.contenders.split(",") if c.strip()))
+    run(args.records, args.repeats, args.contenders, endpoints=args.endpoints)
 
 
 if __name__ == "__main__":
