@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -221,6 +222,14 @@ class Ga4Client(ApiClient):
 
 
 def _values(row: dict, key: str, expected: int, stream: str) -> list[str]:
+    values = row.get(key) if type(row) is dict else None
+    if type(values) is list and len(values) == expected:
+        try:  # the hot path: every item a {"value": str}; anything else is named below
+            out = [item["value"] for item in values]
+            if all(type(v) is str for v in out):
+                return out
+        except (TypeError, KeyError):
+            pass
     values = require(row, key, SOURCE, stream, list)
     if len(values) != expected:
         raise SchemaError(SOURCE, stream, key, f"of length {len(values)} where the headers announce {expected}")
@@ -264,6 +273,11 @@ def row_from_api(row: dict, columns: dict[str, Any], flags: dict[str, Any], stre
 
 def _date(text: str, stream: str) -> date:
     try:
-        return datetime.strptime(text, "%Y%m%d").date()
+        return _parse_date(text)
     except ValueError:
         raise SchemaError(SOURCE, stream, "date", f"not YYYYMMDD ({text[:40]!r})") from None
+
+
+@lru_cache(maxsize=4096)
+def _parse_date(text: str) -> date:  # a report has few distinct dates and strptime is slow
+    return datetime.strptime(text, "%Y%m%d").date()

@@ -119,3 +119,38 @@ def test_a_warehouse_held_by_another_process_fails_naming_the_variable_and_the_h
         holder.kill()
         holder.wait()
     assert [r[0] for r in rows(db, MERGED.table)] == ["a"]
+
+
+def test_prefetched_pages_keep_their_order_raise_the_source_error_and_stop_when_the_consumer_does():
+    import threading
+
+    from dagster_project.lib.warehouse import prefetched
+
+    assert list(prefetched([[i] for i in range(50)])) == [[i] for i in range(50)]
+
+    def failing():
+        yield [1]
+        raise ValueError("page 2: truncated JSON")
+
+    pages = prefetched(failing())
+    assert next(pages) == [1]
+    with pytest.raises(ValueError, match="page 2: truncated JSON"):
+        next(pages)
+
+    produced, closed = [], threading.Event()
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                produced.append(i)
+                yield [i]
+                i += 1
+        finally:
+            closed.set()
+
+    pages = prefetched(endless(), depth=2)
+    assert next(pages) == [0]
+    pages.close()  # the consumer gives up (say, a record did not fit the schema)
+    assert closed.wait(5), "the source generator is closed once the consumer stops"
+    assert len(produced) <= 5  # at most the handed page, the queue and the one in hand
