@@ -15,7 +15,9 @@ Per endpoint:
   `write_disposition="merge"` on the same key, with `loader_file_format="parquet"` and with its
   default (insert_values);
 - floor: the same JSON pages saved to local files beforehand, loaded by DuckDB's `read_json`
-  in one INSERT: the speed limit of "JSON into DuckDB" on this machine, with no HTTP at all.
+  in one INSERT: the speed limit of "JSON into DuckDB" on this machine, with no HTTP at all;
+- http-only: the same pages fetched from the sandbox and written to disk unparsed: the speed of
+  the sandbox (a Python server on the same 2 cores), which ours and dlt pay and the floor does not.
 
 Contenders run alternately (A B C D, A B C D, ...); every run is checked to have loaded exactly
 the sandbox's activity rows before any time is printed. Ratios are taken pair by pair per round.
@@ -30,6 +32,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +43,7 @@ from benchmarks.common import machine, sandbox_process, spread, table
 
 ACTIVITY_PER_SCALE = 7_800  # Mailchimp activity rows per 1.0 of scale (1,000 people, 28 days), seed 7
 USER_ROWS_PER_SCALE = 2_300  # GA4 identified-user report rows per 1.0 of scale, seed 7
-CONTENDERS = ("ours", "floor", "dlt-parquet", "dlt-default")
+CONTENDERS = ("ours", "floor", "http-only", "dlt-parquet", "dlt-default")
 ENDPOINTS = ("mailchimp", "ga4")
 DLT_DEFAULT_CAP = 30_000  # insert_values manages ~2.5k rows/s: run it on the first rows up to about this many
 GA4_PAGE = 10_000  # GA4's default page size, for every contender
@@ -289,6 +292,14 @@ def run_dlt_ga4(env: dict[str, str], db: Path, work: Path, file_format: str | No
         con.close()
 
 
+def _http_only(save, scratch: Path, rows: int) -> int:
+    """The sandbox's own speed: every page fetched and written to disk as bytes, nothing parsed.
+    Ours and dlt pay it; the floor (pages read from local files) does not."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    save(scratch)
+    return rows
+
+
 def run_endpoint(endpoint: str, records: int, repeats: int, contenders: tuple[str, ...], seed: int) -> Result:
     per_scale = ACTIVITY_PER_SCALE if endpoint == "mailchimp" else USER_ROWS_PER_SCALE
     scale = max(0.05, records / per_scale)
@@ -311,6 +322,7 @@ def run_endpoint(endpoint: str, records: int, repeats: int, contenders: tuple[st
             contestants = {
                 "ours": lambda db, w: run_ours(env, db),
                 "floor": lambda db, w: run_floor(pages, db),
+                "http-only": lambda db, w: _http_only(lambda d: save_pages(env, campaigns, d), w, result.records),
                 "dlt-parquet": lambda db, w: run_dlt(env, db, w, "parquet"),
                 "dlt-default": lambda db, w: run_dlt(env, db, w, None, capped),
             }
@@ -322,6 +334,7 @@ def run_endpoint(endpoint: str, records: int, repeats: int, contenders: tuple[st
             contestants = {
                 "ours": lambda db, w: run_ours_ga4(env, db),
                 "floor": lambda db, w: run_floor_ga4(pages, db),
+                "http-only": lambda db, w: _http_only(lambda d: save_ga4_pages(env, d), w, result.records),
                 "dlt-parquet": lambda db, w: run_dlt_ga4(env, db, w, "parquet"),
                 "dlt-default": lambda db, w: run_dlt_ga4(env, db, w, None, cap),
             }
@@ -346,9 +359,13 @@ def run_endpoint(endpoint: str, records: int, repeats: int, contenders: tuple[st
     return result
 
 
-def run(records: int = 100_000, repeats: int = 3, contenders: tuple[str, ...] = CONTENDERS, seed: int = 7,
-        quiet: bool = False, endpoints: tuple[str, ...] = ENDPOINTS) -> dict[str, Result]:
-    """Each endpoint in its own sandbox sized for `records` rows of it; prints the tables unless quiet."""
+def run(records: int | Sequence[int] = 100_000, repeats: int = 3, contenders: tuple[str, ...] = CONTENDERS, seed: int = 7,
+        quiet: bool = False, endpoints: tuple[str, ...] = ENDPOINTS, repeat: int | None = None) -> dict[str, Result]:
+    """Each endpoint in its own sandbox sized for `records` rows of it; prints the tables unless quiet.
+    (`repeat` and a one-element `records` list are what `python -m benchmarks ingest` passes.)"""
+    if not isinstance(records, int):
+        (records,) = records
+    repeats = repeat if repeat is not None else repeats
     if isinstance(endpoints, str):
         endpoints = tuple(e.strip() for e in endpoints.split(",") if e.strip())
     if isinstance(contenders, str):
@@ -372,7 +389,8 @@ def report(results: dict[str, Result], contenders: tuple[str, ...]) -> str:
             lo, med, hi = spread(result.rate(c))
             rows.append([c, f"{result.rounds[0][c][0]:,}", f"{lo:,.0f}", f"{med:,.0f}", f"{hi:,.0f}"])
         lines.append(table(["contender", "rows", "rows/s min", "rows/s median", "rows/s max"], rows))
-        pairs = [("ours", other) for other in ("dlt-parquet", "dlt-default", "floor") if "ours" in contenders and other in contenders]
+        pairs = [("ours", other) for other in ("dlt-parquet", "dlt-default", "floor", "http-only")
+                 if "ours" in contenders and other in contenders]
         if pairs:
             lines += ["", table(["ratio (pair by pair per round)", "min", "median", "max"],
                                 [[f"{a} / {b}", *(f"{v:.2f}" for v in spread(result.ratios(a, b)))] for a, b in pairs])]

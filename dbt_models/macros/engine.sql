@@ -50,3 +50,28 @@
 {% macro spark__trim_whitespace(expression) -%}
     regexp_replace({{ expression }}, '^\\s+|\\s+$', '')
 {%- endmacro %}
+
+{#- How an incremental event model replaces the rows a run recomputed: one choice per engine.
+    DuckDB (and Postgres, Snowflake ...): delete the recomputed keys, insert the new rows.
+    Spark has no delete+insert: merge on the key (Delta / Iceberg tables). -#}
+{% macro event_incremental_strategy() -%}
+    {{ return(adapter.dispatch('event_incremental_strategy', 'engagement')()) }}
+{%- endmacro %}
+
+{% macro default__event_incremental_strategy() -%}
+    {{ return('delete+insert') }}
+{%- endmacro %}
+
+{% macro spark__event_incremental_strategy() -%}
+    {{ return('merge') }}
+{%- endmacro %}
+
+{#- Raw rows an incremental model has not seen: loaded after the newest `_loaded_at` it holds.
+    Exact because the loader never deletes these raw rows and stamps a changed row with a new
+    `_loaded_at`; `dbt build --full-refresh` rebuilds from scratch. -#}
+{% macro loaded_since_last_build(column='_loaded_at') -%}
+    {%- if is_incremental() %}
+    where {{ column }} > (select max({{ column }}) from {{ this }})
+        or (select max({{ column }}) from {{ this }}) is null
+    {%- endif %}
+{%- endmacro %}

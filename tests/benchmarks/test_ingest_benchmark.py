@@ -21,5 +21,5 @@ def test_every_contender_loads_exactly_the_sandboxs_rows_of_both_endpoints_and_t
         # run() checks each count against the sandbox; at this size dlt-default's cap does not bite
         assert {rows for rows, _ in timings.values()} == {result.records}, endpoint
         assert f"{result.records:,}" in text
-    for line in ("Mailchimp email activity", "GA4 identified-user report", "ours / dlt-parquet", "ours / dlt-default", "ours / floor"):
+    for line in ("Mailchimp email activity", "GA4 identified-user report", "ours / dlt-parquet", "ours / dlt-default", "ours / floor", "ours / http-only"):
         assert line in text

@@ -1,21 +1,62 @@
--- one row per Mailchimp campaign (send) x recipient: what the recipient did with it
+-- one row per Mailchimp campaign (send) x recipient: what the recipient did with it.
+-- Incremental by campaign: a campaign with any row newer than this table is recomputed whole
+-- (its rows depend on nothing else), the others are kept; a daily run touches the lookback's sends.
+{{ config(materialized='incremental', unique_key='campaign_id', incremental_strategy=event_incremental_strategy(),
+          on_schema_change='append_new_columns') }}
+
 with
 
-campaigns as (
+all_campaigns as (
 
     select * from {{ ref('stg_mailchimp__campaigns') }}
 
 ),
 
-recipients as (
+all_recipients as (
 
     select * from {{ ref('stg_mailchimp__recipients') }}
 
 ),
 
-activities as (
+all_activities as (
 
     select * from {{ ref('stg_mailchimp__email_activities') }}
+
+),
+
+changed_campaigns as (
+
+    select campaign_id, max(_loaded_at) as _loaded_at
+    from (
+        select campaign_id, _loaded_at from all_campaigns
+        union all
+        select campaign_id, _loaded_at from all_recipients
+        union all
+        select campaign_id, _loaded_at from all_activities
+    ) as contributing_rows
+    group by campaign_id
+    {%- if is_incremental() %}
+    having max(_loaded_at) > (select max(_loaded_at) from {{ this }})
+        or (select max(_loaded_at) from {{ this }}) is null
+    {%- endif %}
+
+),
+
+campaigns as (
+
+    select * from all_campaigns where campaign_id in (select campaign_id from changed_campaigns)
+
+),
+
+recipients as (
+
+    select * from all_recipients where campaign_id in (select campaign_id from changed_campaigns)
+
+),
+
+activities as (
+
+    select * from all_activities where campaign_id in (select campaign_id from changed_campaigns)
 
 ),
 
@@ -52,10 +93,12 @@ final as (
         coalesce(a.opened, false) as opened,
         coalesce(a.clicked, false) as clicked,
         coalesce(a.bounced, false) as bounced,
-        a.first_opened_at
+        a.first_opened_at,
+        w._loaded_at
     from sent_to as s
     left join campaigns as c on c.campaign_id = s.campaign_id
     left join per_recipient_activity as a on a.campaign_id = s.campaign_id and a.email = s.email
+    inner join changed_campaigns as w on w.campaign_id = s.campaign_id
 
 )
 

@@ -22,7 +22,8 @@ final as (
         emails_sent,
         tracking_utm,
         variate_combinations,
-        variate_winner
+        variate_winner,
+        _loaded_at
     from source
 
 )

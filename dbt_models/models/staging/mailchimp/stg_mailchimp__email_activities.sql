@@ -1,9 +1,20 @@
--- one row per email activity event (open, click, bounce) of one recipient of one campaign
+-- one row per email activity event (open, click, bounce) of one recipient of one campaign.
+-- Incremental: the biggest raw table; a daily run reads only the raw rows loaded since the last build.
+{{ config(materialized='incremental', unique_key='activity_id', incremental_strategy=event_incremental_strategy(),
+          on_schema_change='append_new_columns') }}
+
 with
+
+new_rows as (
+
+    select * from {{ source('raw_mailchimp', 'email_activity') }}
+    {{ loaded_since_last_build() }}
+
+),
 
 source as (
 
-    {{ deduplicate(source('raw_mailchimp', 'email_activity'), ['activity_id']) }}
+    {{ deduplicate('new_rows', ['activity_id']) }}
 
 ),
 
@@ -18,7 +29,8 @@ final as (
         lower(trim(action)) as action,
         timestamp as occurred_at,
         url,
-        bounce_type
+        bounce_type,
+        _loaded_at
     from source
 
 )

@@ -1,9 +1,20 @@
--- one row per campaign x recipient it was sent to
+-- one row per campaign x recipient it was sent to.
+-- Incremental: a daily run reads only the raw rows loaded since the last build.
+{{ config(materialized='incremental', unique_key=['campaign_id', 'email_id'], incremental_strategy=event_incremental_strategy(),
+          on_schema_change='append_new_columns') }}
+
 with
+
+new_rows as (
+
+    select * from {{ source('raw_mailchimp', 'recipients') }}
+    {{ loaded_since_last_build() }}
+
+),
 
 source as (
 
-    {{ deduplicate(source('raw_mailchimp', 'recipients'), ['campaign_id', 'email_id']) }}
+    {{ deduplicate('new_rows', ['campaign_id', 'email_id']) }}
 
 ),
 
@@ -14,7 +25,8 @@ final as (
         email_id,
         {{ normalise_email('email_address') }} as email,
         status as delivery_status,
-        list_id
+        list_id,
+        _loaded_at
     from source
 
 )
