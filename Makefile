@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test dev lint clean
+.PHONY: setup demo test bench dev lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# scale runs (tables for benchmarks/README.md); BENCH="e2e --records 100000 1000000" picks one
+BENCH ?= all
+bench: setup
+	$(BIN)/python -m benchmarks $(BENCH)
 
 dev: setup
 	$(BIN)/engagement dev

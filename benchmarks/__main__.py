@@ -28,6 +28,7 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict[str, obj
     parser.add_argument("benchmark", nargs="?", default="all", choices=[*BENCHMARKS, "all"])
     parser.add_argument("--records", type=int, nargs="+", help="raw records per run, all streams (e2e: one run per value)")
     parser.add_argument("--seed", type=int, help="sandbox world seed (default 7)")
+    parser.add_argument("--scale", type=float, help="daily: sandbox scale of the 90-day world (default 10)")
     parser.add_argument("--days", type=int, help="days of history in the sandbox world (default 28)")
     parser.add_argument("--repeat", type=int, help="runs per scale (the tables show min / median)")
     parser.add_argument("--keep", action="store_true", default=None, help="keep each run's warehouse, snapshot and logs")

@@ -23,7 +23,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # raw records the sandbox serves per 1.0 of scale (1,000 people, 28 days), all streams together;
 # measured on seed 7 (see benchmarks/README.md); used to pick a scale for a target record count
-RECORDS_PER_SCALE_28_DAYS = 21_000
+RECORDS_PER_SCALE_28_DAYS = 18_250
 
 
 @dataclass

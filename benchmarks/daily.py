@@ -6,7 +6,7 @@ pulls what the 03:00 schedule pulls: yesterday, plus ENGAGEMENT_LOOKBACK_DAYS fo
 plus reference data changed since the last run. Both are timed end to end, with dbt's own time
 from run_results.json, and the daily run is reported as a share of the full one.
 
-    python -m benchmarks.daily --scale 1.0
+    python -m benchmarks.daily --scale 10
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def refresh(env: dict[str, str], start: date, end: date) -> dict:
     return {"seconds": seconds, "dbt_seconds": dbt_seconds, "fetched": fetched}
 
 
-def run(scale: float = 1.0, seed: int = 7, quiet: bool = False) -> dict:
+def run(scale: float = 10.0, seed: int = 7, quiet: bool = False) -> dict:
     start = WorldConfig().start
     end = start + timedelta(days=DAYS)
     with sandbox_process(scale, seed=seed, days=DAYS) as sandbox, tempfile.TemporaryDirectory(prefix="bench-daily-") as tmp:
@@ -72,7 +72,7 @@ def report(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.daily", description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--scale", type=float, default=10.0)
     args = parser.parse_args(argv)
     run(args.scale)
 

@@ -42,6 +42,9 @@ class LoadError(RuntimeError):
     pass
 
 
+LOADER_MEMORY_LIMIT = "512MB"  # the loader's DuckDB buffer pool; beyond it DuckDB spills to disk
+
+
 @dataclass(frozen=True)
 class LoadResult:
     table: str
@@ -73,7 +76,8 @@ def connect(path: str | os.PathLike, read_only: bool = False, wait_seconds: floa
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            # a bounded buffer pool (DuckDB spills beyond it): memory stays flat as the tables grow
+            return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": LOADER_MEMORY_LIMIT})
         except duckdb.IOException as exc:
             message = str(exc)
             if "lock" not in message.lower():
