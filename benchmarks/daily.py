@@ -14,29 +14,45 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import date, timedelta
+from pathlib import Path
 
 import duckdb
 
 from benchmarks.common import REPO_ROOT, machine, sandbox_process, table
+from benchmarks.e2e import DBT_STEP
 from connectors.sandbox.world import WorldConfig
 
 DAYS = 90
 
 
+DBT_TARGET = REPO_ROOT / "dbt_models" / "target"
+
+
+def dbt_run_dirs() -> set[Path]:
+    # dagster-dbt gives every invocation its own target dir: <step>-<run id>-<hash>/
+    return {p.parent for p in DBT_TARGET.glob(f"{DBT_STEP}-*/run_results.json")}
+
+
 def refresh(env: dict[str, str], start: date, end: date) -> dict:
+    before = dbt_run_dirs()
     began = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "dagster_project.cli", "refresh", "--start", str(start), "--end", str(end)],
                           env=env, cwd=REPO_ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - began
     if proc.returncode != 0:
         raise RuntimeError(f"refresh [{start}, {end}) failed: {proc.stderr.strip().splitlines()[-1:]}")
-    results = json.loads((REPO_ROOT / "dbt_models" / "target" / "run_results.json").read_text())
-    dbt_seconds = results.get("elapsed_time", 0.0)
+    new = dbt_run_dirs() - before
+    if len(new) != 1:
+        raise RuntimeError(f"expected one new dbt run_results.json under {DBT_TARGET}, found {len(new)}")
+    (run_dir,) = new
+    dbt_seconds = json.loads((run_dir / "run_results.json").read_text()).get("elapsed_time", 0.0)
+    shutil.rmtree(run_dir, ignore_errors=True)
     fetched = sum(int(line.split()[1]) for line in proc.stdout.splitlines()
                   if line[:1].isalpha() and "." in line.split()[0] and len(line.split()) == 7 and line.split()[1].isdigit())
     return {"seconds": seconds, "dbt_seconds": dbt_seconds, "fetched": fetched}

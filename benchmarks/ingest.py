@@ -117,12 +117,19 @@ def save_pages(env: dict[str, str], campaigns: list[str], directory: Path) -> in
     return n
 
 
-def run_floor(pages: Path, db: Path) -> int:
+def _load_floor(db: Path, table: str, select_sql: str) -> int:
+    """The floor: one CREATE TABLE AS over DuckDB's read_json of the saved pages; returns its row count."""
     con = duckdb.connect(str(db))
     try:
-        con.execute("create schema raw_mailchimp")
-        con.execute(f"""
-            create table raw_mailchimp.email_activity as
+        con.execute(f"create schema {table.split('.')[0]}")
+        con.execute(f"create table {table} as {select_sql}")
+        return con.execute(f"select count(*) from {table}").fetchone()[0]
+    finally:
+        con.close()
+
+
+def run_floor(pages: Path, db: Path) -> int:
+    return _load_floor(db, "raw_mailchimp.email_activity", f"""
             with e as (select unnest(emails) as e from read_json('{pages}/*.json', maximum_object_size = 67108864)),
             a as (select e, unnest(e.activity) as a from e)
             select md5(concat_ws('|', e.campaign_id, e.email_id, a.action, a.timestamp, a.url)) as activity_id,
@@ -130,9 +137,6 @@ def run_floor(pages: Path, db: Path) -> int:
                    cast(a.timestamp as timestamptz) as timestamp, a.url as url, a.type as bounce_type, a.ip as ip
             from a
         """)
-        return con.execute("select count(*) from raw_mailchimp.email_activity").fetchone()[0]
-    finally:
-        con.close()
 
 
 def run_dlt(env: dict[str, str], db: Path, work: Path, file_format: str | None, campaigns: list[str] | None = None) -> int:
@@ -232,11 +236,7 @@ def save_ga4_pages(env: dict[str, str], directory: Path) -> int:
 
 
 def run_floor_ga4(pages: Path, db: Path) -> int:
-    con = duckdb.connect(str(db))
-    try:
-        con.execute("create schema raw_ga4")
-        con.execute(f"""
-            create table raw_ga4.user_daily as
+    return _load_floor(db, "raw_ga4.user_daily", f"""
             with r as (select unnest(rows) as r from read_json('{pages}/*.json', maximum_object_size = 268435456))
             select strptime(r.dimensionValues[1].value, '%Y%m%d')::date as date,
                    r.dimensionValues[2].value as campaign, r.dimensionValues[3].value as user_id,
@@ -247,9 +247,6 @@ def run_floor_ga4(pages: Path, db: Path) -> int:
                    cast(r.metricValues[5].value as bigint) as active_users
             from r
         """)
-        return con.execute("select count(*) from raw_ga4.user_daily").fetchone()[0]
-    finally:
-        con.close()
 
 
 def _flatten_ga4_row(row: dict) -> dict:

@@ -24,4 +24,5 @@ def test_daily_refresh_fetches_a_fraction_of_the_full_rebuild():
     result = daily.run(scale=0.05, quiet=True)
     assert result["raw_rows"] > 0
     assert 0 < result["daily"]["fetched"] < result["full"]["fetched"] / 3
+    assert 0 < result["daily"]["dbt_seconds"] and 0 < result["full"]["dbt_seconds"]  # this run's own run_results
     assert 0 < result["share"] and "daily / full" in daily.report(result)
