@@ -9,6 +9,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
 from dagster_project.defs.resources import EngagementSettings
+from dagster_project.lib.dbt_manifest import keep_partial_parse
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_models"
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -20,7 +21,9 @@ def engagement_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource
     settings = engagement.load()
     # dbt runs in dbt_models/: hand it the warehouse as an absolute path
     os.environ["ENGAGEMENT_WAREHOUSE"] = str(Path(settings.warehouse).resolve())
-    yield from dbt.cli(["build"], context=context).stream()
+    invocation = dbt.cli(["build"], context=context)
+    yield from invocation.stream()
+    keep_partial_parse(invocation.target_path)
 
 
 def dbt_resource() -> DbtCliResource:

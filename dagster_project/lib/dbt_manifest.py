@@ -6,6 +6,8 @@ the Makefile, the CLI and the tests call `ensure_manifest()` before importing th
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,3 +31,20 @@ def ensure_manifest(force: bool = False) -> Path:
         if result.returncode != 0:
             raise RuntimeError(f"dbt parse failed in {DBT_PROJECT_DIR}: {(result.stdout + result.stderr).strip()[-2000:]}")
     return MANIFEST
+
+
+def keep_partial_parse(run_target: Path) -> None:
+    """Make a finished run's parse state the one the next run starts from.
+
+    dagster-dbt gives each invocation its own target dir and seeds it with the project's
+    partial_parse.msgpack. dbt discards that state whenever the profile differs (the warehouse path
+    is part of it), so without this every scheduled run re-parses the whole project (~2 s).
+    dbt still re-checks every file hash, so a stale copy is never used for changed files.
+    """
+    source = run_target / "partial_parse.msgpack"
+    if not source.exists():
+        return
+    destination = MANIFEST.parent / source.name
+    staged = destination.with_suffix(f".{os.getpid()}.tmp")
+    shutil.copyfile(source, staged)
+    os.replace(staged, destination)  # a concurrent reader sees the old file or the new one

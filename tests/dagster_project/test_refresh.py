@@ -9,6 +9,7 @@ import pytest
 
 from dagster_project.cli import main, run_refresh
 from dagster_project.lib.clients import all_streams
+from dagster_project.lib.dbt_manifest import DBT_PROJECT_DIR
 from tests.conftest import point_pipeline_at
 
 pytestmark = pytest.mark.slow
@@ -56,6 +57,10 @@ def test_refresh_loads_every_stream_matching_the_world_and_a_rerun_changes_nothi
     assert second.success, second.failures
     assert table_fingerprints(env) == before
     assert sum(s.written for s in second.streams) == 0
+    # the second dbt build starts from the first one's parse state: no full re-parse of the project
+    newest_run = max((DBT_PROJECT_DIR / "target").glob("engagement_dbt_models-*/dbt.log"), key=lambda p: p.stat().st_mtime)
+    log = newest_run.read_text()
+    assert "Command `dbt build` succeeded" in log and "Unable to do partial parsing" not in log
 
 
 def test_missing_credentials_fail_before_any_request_naming_the_variable(env, sandbox, monkeypatch, capsys):
