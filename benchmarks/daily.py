@@ -29,6 +29,7 @@ from benchmarks.e2e import DBT_STEP
 from connectors.sandbox.world import WorldConfig
 
 DAYS = 90
+SLOWEST = 8  # models listed per run in the report
 
 
 DBT_TARGET = REPO_ROOT / "dbt_models" / "target"
@@ -51,11 +52,14 @@ def refresh(env: dict[str, str], start: date, end: date) -> dict:
     if len(new) != 1:
         raise RuntimeError(f"expected one new dbt run_results.json under {DBT_TARGET}, found {len(new)}")
     (run_dir,) = new
-    dbt_seconds = json.loads((run_dir / "run_results.json").read_text()).get("elapsed_time", 0.0)
+    results = json.loads((run_dir / "run_results.json").read_text())
+    dbt_seconds = results.get("elapsed_time", 0.0)
+    slowest = sorted(((r["unique_id"].split(".")[-1], float(r.get("execution_time") or 0.0)) for r in results["results"]
+                      if r["unique_id"].startswith("model.")), key=lambda nt: -nt[1])[:SLOWEST]
     shutil.rmtree(run_dir, ignore_errors=True)
     fetched = sum(int(line.split()[1]) for line in proc.stdout.splitlines()
                   if line[:1].isalpha() and "." in line.split()[0] and len(line.split()) == 7 and line.split()[1].isdigit())
-    return {"seconds": seconds, "dbt_seconds": dbt_seconds, "fetched": fetched}
+    return {"seconds": seconds, "dbt_seconds": dbt_seconds, "fetched": fetched, "slowest": slowest}
 
 
 def run(scale: float = 10.0, seed: int = 7, quiet: bool = False) -> dict:
@@ -83,7 +87,10 @@ def report(r: dict) -> str:
     rows.append(["daily / full", "", f"{r['share']:.0%}", f"{r['dbt_share']:.0%}"])
     return "\n".join([f"machine: {machine()}",
                       f"{DAYS} days of history, scale {r['scale']} (seed {r['seed']}), {r['raw_rows']:,} raw rows stored", "",
-                      table(["refresh", "records fetched", "wall s", "dbt build s"], rows)])
+                      table(["refresh", "records fetched", "wall s", "dbt build s"], rows), "",
+                      "slowest dbt models (s)", "",
+                      table(["full", "s", "daily", "s"], [[f, f"{fs:.2f}", d, f"{ds:.2f}"] for (f, fs), (d, ds)
+                                                         in zip(r["full"]["slowest"], r["daily"]["slowest"], strict=True)])])
 
 
 def main(argv: list[str] | None = None) -> None:
