@@ -30,8 +30,6 @@ from connectors.sandbox.world import WorldConfig
 
 DAYS = 90
 SLOWEST = 8  # models listed per run in the report
-
-
 DBT_TARGET = REPO_ROOT / "dbt_models" / "target"
 
 

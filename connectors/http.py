@@ -336,9 +336,8 @@ class ApiClient:
         return {stream: sorted(keys) for stream, keys in self._ignored.items() if keys}
 
     def _audit(self) -> None:
-        watched = getattr(self, "_watched", None)
-        if watched is not None:
-            stream, record = watched
+        if self._watched is not None:
+            stream, record = self._watched
             self._ignored.setdefault(stream, set()).update(record.unread())
             self._watched = None
 

@@ -15,11 +15,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import queue
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -28,6 +25,7 @@ import pyarrow as pa
 import requests
 
 from connectors.http import ApiClient, ConfigError, SchemaError, require_path, validate_base_url
+from connectors.pages import pages_on_threads
 from connectors.streams import StreamSpec, Window, parse_ts, spec_by_name
 
 SOURCE = "mailchimp"
@@ -364,49 +362,9 @@ class MailchimpClient(ApiClient):
                 yield [member_from_api(m, list_id) for m in records]
 
     def _fan_out(self, jobs: list[Callable[[], Iterator[list[dict]]]]) -> Iterator[list[dict]]:
-        """Run page generators on up to `workers` threads, yielding each page as it arrives.
-
-        The first error stops the other workers and is raised here; so does closing the
-        generator early. The queue is bounded, so a slow consumer holds the workers back."""
+        """Run page generators on up to `workers` threads, yielding each page as it arrives."""
         if self.workers <= 1 or len(jobs) <= 1:
             for pages in jobs:
                 yield from pages()
             return
-        results: queue.Queue = queue.Queue(maxsize=2 * self.workers)
-        stop = threading.Event()
-
-        def put(item: tuple[str, Any]) -> bool:
-            while not stop.is_set():
-                try:
-                    results.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def run(pages: Callable[[], Iterator[list[dict]]]) -> None:
-            try:
-                for page in pages():
-                    if not put(("page", page)):
-                        return
-            except BaseException as exc:  # handed to the consumer, raised there
-                put(("error", exc))
-                return
-            put(("done", None))
-
-        pool = ThreadPoolExecutor(max_workers=min(self.workers, len(jobs)), thread_name_prefix="mailchimp")
-        try:
-            for pages in jobs:
-                pool.submit(run, pages)
-            remaining = len(jobs)
-            while remaining:
-                kind, value = results.get()
-                if kind == "page":
-                    yield value
-                elif kind == "done":
-                    remaining -= 1
-                else:
-                    raise value
-        finally:
-            stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
+        yield from pages_on_threads(jobs, self.workers, depth=2 * self.workers, name="mailchimp")

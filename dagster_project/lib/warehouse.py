@@ -16,10 +16,8 @@ A failure before COMMIT leaves the table exactly as it was.
 from __future__ import annotations
 
 import os
-import queue
 import re
 import tempfile
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -30,6 +28,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from connectors.pages import pages_on_threads
 from connectors.streams import StreamSpec, Window
 from dagster_project.lib.crash_points import pause_point
 
@@ -94,48 +93,8 @@ def connect(path: str | os.PathLike, read_only: bool = False, wait_seconds: floa
 
 def prefetched(pages: Iterable[list[dict]], depth: int = 2) -> Iterator[list[dict]]:
     """The pages, fetched by a helper thread up to `depth` ahead: the API's answer time then overlaps
-    our Arrow conversion instead of adding to it. Errors surface in the consumer, unchanged; if the
-    consumer stops, the helper stops after the page in hand."""
-    handoff: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: tuple[str, object]) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        source = iter(pages)
-        try:
-            for page in source:
-                if not put(("page", page)):
-                    break
-            else:
-                put(("done", None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
-            put(("error", exc))
-        finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
-
-    helper = threading.Thread(target=produce, name="page-prefetch", daemon=True)
-    helper.start()
-    try:
-        while True:
-            kind, value = handoff.get()
-            if kind == "page":
-                yield value  # type: ignore[misc]
-            elif kind == "done":
-                return
-            else:
-                raise value  # type: ignore[misc]
-    finally:
-        stop.set()
+    our Arrow conversion instead of adding to it."""
+    return pages_on_threads([lambda: pages], workers=1, depth=depth, name="page-prefetch")
 
 
 def write_pages(pages: Iterable[list[dict]], spec: StreamSpec, directory: str) -> tuple[Path, int]:

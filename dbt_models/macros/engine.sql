@@ -66,12 +66,13 @@
     {{ return('merge') }}
 {%- endmacro %}
 
-{#- Raw rows an incremental model has not seen: loaded after the newest `_loaded_at` it holds.
+{#- Rows an incremental model has not seen: loaded after the newest `_loaded_at` it holds.
     Exact because the loader never deletes these raw rows and stamps a changed row with a new
-    `_loaded_at`; `dbt build --full-refresh` rebuilds from scratch. -#}
-{% macro loaded_since_last_build(column='_loaded_at') -%}
+    `_loaded_at`; `dbt build --full-refresh` rebuilds from scratch. For a grouped model pass the
+    group's watermark and `having`, e.g. ('max(_loaded_at)', 'having'). -#}
+{% macro loaded_since_last_build(expression='_loaded_at', clause='where') -%}
     {%- if is_incremental() %}
-    where {{ column }} > (select max({{ column }}) from {{ this }})
-        or (select max({{ column }}) from {{ this }}) is null
+    {{ clause }} {{ expression }} > (select max(_loaded_at) from {{ this }})
+        or (select max(_loaded_at) from {{ this }}) is null
     {%- endif %}
 {%- endmacro %}

@@ -1,10 +1,10 @@
 """Incremental dbt models give the same marts as a full rebuild.
 
 Two refreshes like a first backfill and a later daily run with its lookback ([start, start+10d),
-then [start+6d, end)) build the incremental models incrementally; `dbt build --full-refresh` of the
-same warehouse then rebuilds them from scratch. Every mart and every incremental model must be
-identical row for row, and the second build must really have been incremental (rows of sends
-outside the second window kept from the first build).
+then [start+14d, end), whose 7-day lookback overlaps the first) build the incremental models
+incrementally; `dbt build --full-refresh` of the same warehouse then rebuilds them from scratch.
+Every mart and every incremental model must be identical row for row, and the second build must
+really have been incremental (the rows of sends outside the second window kept, not recomputed).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import hashlib
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -26,6 +26,8 @@ from tests.conftest import point_pipeline_at
 from tests.e2e.test_pipeline import MARTS
 
 pytestmark = pytest.mark.slow
+
+KEPT_MARK = datetime(2000, 1, 1)  # a _loaded_at no load ever has
 
 INCREMENTAL = {
     "staging.stg_mailchimp__email_activities": "activity_id",
@@ -54,16 +56,22 @@ def test_incremental_builds_equal_a_full_rebuild(world, tmp_path, dbt_manifest):
         point_pipeline_at(mp, sandbox, tmp_path)
         first = run_refresh(world.start, middle)
         assert first.success, first.failures
-        with duckdb.connect(str(tmp_path / "engagement.duckdb"), read_only=True) as con:
+        with duckdb.connect(str(tmp_path / "engagement.duckdb")) as con:
             (first_built,) = con.execute("select max(_loaded_at) from intermediate.int_email__recipient_sends").fetchone()
-        second = run_refresh(middle - timedelta(days=4), world.end)
+            # mark the first build's rows, all but one campaign's (they keep the watermark): a rebuilt
+            # campaign loses the mark, a kept one keeps it. _loaded_at is left out of the digests.
+            con.execute("update intermediate.int_email__recipient_sends set _loaded_at = ? "
+                        "where campaign_id != (select min(campaign_id) from intermediate.int_email__recipient_sends)",
+                        [KEPT_MARK])
+        # its lookback reaches back to day 7: the sends of days 0-3 are not fetched again
+        second = run_refresh(middle + timedelta(days=4), world.end)
         assert second.success, second.failures
     warehouse = tmp_path / "engagement.duckdb"
     incremental = digests(warehouse)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         kept, rebuilt = con.execute(
-            "select count(*) filter (where _loaded_at <= ?), count(*) filter (where _loaded_at > ?) "
-            "from intermediate.int_email__recipient_sends", [first_built, first_built]).fetchone()
+            "select count(*) filter (where _loaded_at = ?), count(*) filter (where _loaded_at > ?) "
+            "from intermediate.int_email__recipient_sends", [KEPT_MARK, first_built]).fetchone()
     assert kept > 0 and rebuilt > 0, "the second build kept the first window's sends and recomputed the rest"
 
     env = {**os.environ, "ENGAGEMENT_WAREHOUSE": str(warehouse.resolve())}

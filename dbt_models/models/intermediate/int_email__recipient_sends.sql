@@ -35,10 +35,7 @@ changed_campaigns as (
         select campaign_id, _loaded_at from all_activities
     ) as contributing_rows
     group by campaign_id
-    {%- if is_incremental() %}
-    having max(_loaded_at) > (select max(_loaded_at) from {{ this }})
-        or (select max(_loaded_at) from {{ this }}) is null
-    {%- endif %}
+    {{ loaded_since_last_build('max(_loaded_at)', 'having') }}
 
 ),
 
