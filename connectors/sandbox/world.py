@@ -4,7 +4,8 @@ One seed and a few scale knobs produce people, campaigns, web sessions, email se
 per-recipient activity, X and Facebook posts with their interactions, and CRM contacts. The
 world is messy the way real data is: emails differ in case and spacing between systems, people
 live in some systems only, web traffic is mostly anonymous, social accounts exist that the CRM
-never heard of, opens and likes arrive days late, and campaign names are spelled differently
+never heard of, opens and likes arrive days late (some one to three weeks after the send or post,
+longer than a daily run's lookback), and campaign names are spelled differently
 per channel (some only an alias seed can reconcile).
 
 Every event carries a UTC timestamp, including likes and reactions whose APIs never reveal
@@ -47,6 +48,9 @@ GA4_PROPERTY_ID = "123456789"
 GA4_TIME_ZONE = "Europe/Berlin"
 MAILCHIMP_DC = "us21"
 LANDING = "https://shop.example"
+# engagement that trails a post or a send by longer than a daily run's lookback (7 days)
+LATE_SOCIAL_SHARE = 0.12
+LATE_OPEN_SHARE = 0.08
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,8 @@ class World:
         self.start = self.config.start
         self.end = self.start + timedelta(days=self.config.days)  # exclusive
         self.default_now = _ts(self.end, 4 * 86400)  # late opens and likes have arrived
+        # late engagement draws from its own stream, so adding it moved nothing else in the world
+        self.late_rng = random.Random(self.config.seed * 7919 + 1)
         self._make_people()
         self._make_campaigns()
         self._make_sessions()
@@ -342,6 +348,8 @@ class World:
                     continue
                 if rng.random() < person.email_propensity:
                     first_open = send_time + timedelta(hours=min(rng.expovariate(1 / 14), 140))
+                    if self.late_rng.random() < LATE_OPEN_SHARE:  # opened one to three weeks after the send
+                        first_open = send_time + timedelta(days=self.late_rng.uniform(7, 21))
                     for k in range(rng.choice([1, 1, 2, 3])):
                         activity.append(EmailActivity(m["email"], "open", first_open + timedelta(hours=k * rng.uniform(1, 30))))
                     if rng.random() < 0.35:
@@ -379,7 +387,10 @@ class World:
                 events: list[SocialEvent] = []
 
                 def after(mean_hours: float, cap_days: float = 9, created: datetime = created) -> datetime:
-                    return created + timedelta(hours=min(rng.expovariate(1 / mean_hours), cap_days * 24))
+                    at = created + timedelta(hours=min(rng.expovariate(1 / mean_hours), cap_days * 24))
+                    if self.late_rng.random() < LATE_SOCIAL_SHARE:  # evergreen: 8 to 25 days after the post
+                        at = created + timedelta(days=self.late_rng.uniform(8, 25))
+                    return at
 
                 n_likes = 130 if viral else rng.randint(0, 40)
                 for uid, _ in rng.sample(accounts, min(n_likes, len(accounts))):
