@@ -48,12 +48,15 @@ class _Components:
 
 
 def identity_graph(world: World, now: datetime) -> _Components:
+    """Persons as of `now`. An identifier other than an email that several contacts claim (a shared
+    company handle) is ambiguous: it links nothing and stays a node of its own."""
     graph = _Components()
     x_by_username = {name.lower(): uid for uid, name in world.x_accounts}
+    claims: list[tuple[Identifier, list[Identifier]]] = []
     for c in world.contacts:
         if c.created > now:
             continue
-        ids: list[Identifier] = [("crm", c.id)]
+        ids: list[Identifier] = []
         if c.email and c.email.strip():
             ids.append(("email", c.email.strip().lower()))
         if c.site_user_id:
@@ -62,8 +65,18 @@ def identity_graph(world: World, now: datetime) -> _Components:
             ids.append(("x", x_by_username[normalise_handle(c.twitterhandle)]))
         if c.facebook_user_id:
             ids.append(("fb", c.facebook_user_id))
-        for other in ids[1:]:
-            graph.union(ids[0], other)
+        claims.append((("crm", c.id), ids))
+    claimed_by: dict[Identifier, int] = defaultdict(int)
+    for _, ids in claims:
+        for identifier in set(ids):
+            claimed_by[identifier] += 1
+    for contact, ids in claims:
+        graph.find(contact)
+        for other in ids:
+            if other[0] != "email" and claimed_by[other] > 1:
+                graph.find(other)  # ambiguous: a person of its own
+            else:
+                graph.union(contact, other)
     return graph
 
 

@@ -1,6 +1,10 @@
 -- one row per CRM contact x identifier it holds: its own id, normalised email, site user id, X
 -- account (the CRM handle resolved to the account with that username in X's answers) and
 -- Facebook id. The one place that says what a contact links.
+-- is_ambiguous: an identifier other than an email (or the contact's own id) that several contacts
+-- claim, e.g. a shared company X handle or a site user id reused by a test account. It links
+-- nothing: one bad identifier must never merge strangers. Emails keep linking (a person's
+-- duplicate contacts share their address).
 with
 
 contacts as (
@@ -29,6 +33,31 @@ links as (
     union all
     select contact_id, 'facebook:' || facebook_user_id, created_at from contacts where facebook_user_id is not null
 
+),
+
+claims as (
+
+    select
+        contact_id,
+        identifier,
+        created_at,
+        count(*) over (partition by identifier) as claimed_by_contacts
+    from links
+
+),
+
+final as (
+
+    select
+        contact_id,
+        identifier,
+        created_at,
+        claimed_by_contacts,
+        claimed_by_contacts > 1
+            and identifier not like 'email:%'
+            and identifier not like 'crm:%' as is_ambiguous
+    from claims
+
 )
 
-select * from links
+select * from final

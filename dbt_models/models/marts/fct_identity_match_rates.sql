@@ -1,4 +1,5 @@
--- one row per source of identifiers: how many it holds and how many of those reach a CRM contact
+-- one row per source of identifiers: how many it holds, how many of those reach a CRM contact, and
+-- how many are ambiguous (claimed by several CRM contacts, so they link nothing)
 with
 
 identifiers as (
@@ -10,6 +11,12 @@ identifiers as (
 persons as (
 
     select * from {{ ref('int_identity__persons') }}
+
+),
+
+ambiguous as (
+
+    select distinct identifier from {{ ref('int_identity__crm_links') }} where is_ambiguous
 
 ),
 
@@ -27,10 +34,12 @@ counted as (
     select
         s.source,
         count(i.identifier) as identifiers_seen,
-        count(case when p.is_crm_linked then i.identifier end) as identifiers_linked_to_crm
+        count(case when p.is_crm_linked then i.identifier end) as identifiers_linked_to_crm,
+        count(a.identifier) as ambiguous_identifiers
     from sources as s
     left join identifiers as i on i.source = s.source
     left join persons as p on p.identifier = i.identifier
+    left join ambiguous as a on a.identifier = i.identifier
     group by s.source
 
 ),
@@ -41,7 +50,8 @@ final as (
         source,
         identifiers_seen,
         identifiers_linked_to_crm,
-        {{ safe_ratio('identifiers_linked_to_crm', 'identifiers_seen') }} as linked_share
+        {{ safe_ratio('identifiers_linked_to_crm', 'identifiers_seen') }} as linked_share,
+        ambiguous_identifiers
     from counted
 
 )
