@@ -57,19 +57,20 @@ S, INT = pa.string(), pa.int64()
 POSTS = StreamSpec("facebook", "posts", pa.schema([
     ("post_id", S), ("snapshot_date", pa.date32()), ("observed_at", TS), ("created_time", TS), ("message", S),
     ("permalink_url", S), ("link", S), ("reactions_total", INT), ("comments_total", INT), ("shares_count", INT)]),
-    ("post_id", "snapshot_date"),
+    ("post_id", "snapshot_date"), reach="counters",
     description="the page's published posts with lifetime reaction/comment/share counters, one snapshot per day; "
                 "shares_count is NULL when Meta omits `shares` (it does so when there are none)")
 COMMENTS = StreamSpec("facebook", "comments", pa.schema([
     ("comment_id", S), ("post_id", S), ("created_time", TS), ("message", S), ("from_id", S), ("from_name", S),
-    ("parent_id", S)]), ("comment_id",),
+    ("parent_id", S)]), ("comment_id",), reach="engagement",
     description="comments and replies (filter=stream) on the window's posts; from_id/from_name are NULL when Meta withholds the author")
 REACTIONS = StreamSpec("facebook", "reactions", pa.schema([
     ("post_id", S), ("user_id", S), ("name", S), ("type", S), ("observed_at", TS)]), ("post_id", "user_id"),
+    reach="engagement",
     description="who reacted to the window's posts, and how; reactions carry no time, observed_at is when they were seen")
 POST_INSIGHTS = StreamSpec("facebook", "post_insights", pa.schema([
     ("post_id", S), ("metric", S), ("period", S), ("snapshot_date", pa.date32()), ("value", INT)]),
-    ("post_id", "metric", "snapshot_date"),
+    ("post_id", "metric", "snapshot_date"), reach="engagement",
     description="lifetime post insights (POST_INSIGHT_METRICS), one snapshot per day")
 
 

@@ -57,6 +57,7 @@ REPORTS = StreamSpec(
             ("clicks_total", pa.int64()), ("unique_clicks", pa.int64()), ("unique_subscriber_clicks", pa.int64()),
             ("click_rate", pa.float64()), ("unsubscribed", pa.int64()), ("last_open", TS), ("last_click", TS)),
     primary_key=("campaign_id",),
+    reach="engagement",
     description="Mailchimp's own per-campaign summary for campaigns sent in the window, as of the read.",
 )
 EMAIL_ACTIVITY = StreamSpec(
@@ -65,7 +66,8 @@ EMAIL_ACTIVITY = StreamSpec(
             ("email_id", pa.string()), ("email_address", pa.string()), ("action", pa.string()),
             ("timestamp", TS), ("url", pa.string()), ("bounce_type", pa.string()), ("ip", pa.string())),
     primary_key=("activity_id",),
-    description="One row per open, click or bounce since the window start, for campaigns sent in the window. "
+    reach="engagement",
+    description="One row per open, click or bounce since the window's `since`, for campaigns sent in the window. "
                 "activity_id hashes (campaign_id, email_id, action, timestamp, url).",
 )
 RECIPIENTS = StreamSpec(
@@ -329,7 +331,7 @@ class MailchimpClient(ApiClient):
         return ids
 
     def _read_email_activity(self, window: Window) -> Iterator[list[dict]]:
-        since = _iso(window.start_ts)
+        since = _iso(window.since_ts)  # a daily run re-reads a month of sends, only their recent activity
 
         def job(cid: str) -> Callable[[], Iterator[list[dict]]]:
             def pages() -> Iterator[list[dict]]:

@@ -30,6 +30,13 @@ class StreamSpec:
     # reference data is pulled whole once, then since `cursor_column`'s max (last-modified)
     cursor_column: str | None = None
     description: str = ""
+    # which days a run reads (the caller turns this into the Window it passes):
+    #   "activity"    records dated in the run's days plus the lookback (sessions, sends, mentions)
+    #   "engagement"  interactions with posts and sends created within the engagement horizon: they
+    #                 keep arriving for weeks (reactors, likers, comments, replies, email activity)
+    #   "counters"    lifetime counters of posts created within the counter horizon: one listing
+    #                 request per page of posts, so they reach further back than the engagement reads
+    reach: str = "activity"
 
     @property
     def table(self) -> str:
@@ -39,15 +46,25 @@ class StreamSpec:
         missing = [k for k in self.primary_key if k not in self.schema.names]
         if missing or (self.window_column and self.window_column not in self.schema.names):
             raise ValueError(f"{self.source}.{self.name}: key/window columns not in schema: {missing}")
+        if self.reach not in REACHES:
+            raise ValueError(f"{self.source}.{self.name}: reach {self.reach!r} is not one of {', '.join(REACHES)}")
+
+
+REACHES = ("activity", "engagement", "counters")
 
 
 @dataclass(frozen=True)
 class Window:
-    """Half-open activity window [start, end) in UTC days, plus an optional reference cursor."""
+    """Half-open window [start, end) in UTC days, plus an optional reference cursor.
+
+    For engagement reads, [start, end) bounds when the post or send was created and `since` how
+    far back its activity is read (the run's own days plus the lookback): a daily run re-reads a
+    month of sends but only the last days of their activity."""
 
     start: date
     end: date
     cursor: datetime | None = None  # last-modified watermark for reference streams
+    since: datetime | None = None  # activity on the window's content from this instant (None: from start)
 
     def __post_init__(self) -> None:
         if self.start >= self.end:
@@ -65,8 +82,12 @@ class Window:
     def last_day(self) -> date:
         return self.end - timedelta(days=1)
 
+    @property
+    def since_ts(self) -> datetime:
+        return self.since or self.start_ts
+
     def with_cursor(self, cursor: datetime | None) -> Window:
-        return Window(self.start, self.end, cursor)
+        return Window(self.start, self.end, cursor, self.since)
 
 
 class Connector(Protocol):

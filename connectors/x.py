@@ -17,7 +17,10 @@ Rate limits: X answers 429 with `x-rate-limit-reset` (epoch seconds) and no Retr
 `XRetry` waits until that reset (or until a spent 24-hour window's reset) when it is within the
 policy's `max_wait`, and fails with an ApiError naming the wait when it is not; a Retry-After
 header, if X ever sends one, still wins. Only 429s read the reset: X sends the headers on every
-answer, and a 503 must not wait out a 15-minute window.
+answer, and a 503 must not wait out a 15-minute window. Better still, no 429 at all: the client
+remembers each endpoint's `x-rate-limit-remaining` and, when a window is spent, waits for its
+reset before the next call (liking users allow 75 calls per 15 minutes; a daily run that re-reads
+a month of posts must pace itself, not hammer and back off).
 
 Partial errors: a 200 may carry `errors` beside `data`, or instead of it, for objects that are
 deleted, suspended or protected. They are never dropped silently: each one is appended to
@@ -88,7 +91,7 @@ POSTS = StreamSpec("x", "posts", pa.schema([
     ("post_id", S), ("snapshot_date", pa.date32()), ("observed_at", TS), ("created_at", TS), ("text", S),
     ("conversation_id", S), ("urls", STRINGS), ("like_count", INT), ("reply_count", INT), ("retweet_count", INT),
     ("quote_count", INT), ("bookmark_count", INT), ("impression_count", INT)]),
-    ("post_id", "snapshot_date"), strategy="merge",
+    ("post_id", "snapshot_date"), strategy="merge", reach="counters",
     description="the account's posts created in the window with lifetime public_metrics, one snapshot per day "
                 "(dated by the API's Date header); impression_count is NULL when X omits it")
 MENTIONS = StreamSpec("x", "mentions", pa.schema([
@@ -100,13 +103,13 @@ MENTIONS = StreamSpec("x", "mentions", pa.schema([
 REPLIES = StreamSpec("x", "replies", pa.schema([
     ("reply_id", S), ("post_id", S), ("author_id", S), ("author_username", S), ("created_at", TS), ("text", S),
     ("in_reply_to_user_id", S)]),
-    ("reply_id",), strategy="merge",
+    ("reply_id",), strategy="merge", reach="engagement",
     description="replies in the conversation of each post created in the window (recent search: last 7 days only)")
 _ACCOUNTS = pa.schema([("post_id", S), ("user_id", S), ("username", S), ("observed_at", TS)])
-LIKING_USERS = StreamSpec("x", "liking_users", _ACCOUNTS, ("post_id", "user_id"), strategy="merge",
+LIKING_USERS = StreamSpec("x", "liking_users", _ACCOUNTS, ("post_id", "user_id"), strategy="merge", reach="engagement",
                           description="accounts that liked each post of the window; X caps this at 100 per post "
                                       "for all time; likes carry no time, observed_at is when they were seen")
-REPOSTED_BY = StreamSpec("x", "reposted_by", _ACCOUNTS, ("post_id", "user_id"), strategy="merge",
+REPOSTED_BY = StreamSpec("x", "reposted_by", _ACCOUNTS, ("post_id", "user_id"), strategy="merge", reach="engagement",
                          description="accounts that reposted each post of the window (about the 100 most recent); "
                                      "observed_at is when they were seen")
 
@@ -251,6 +254,9 @@ class XClient(ApiClient):
     bearer_token: str = field(default="", repr=False)
     page_size: int = MAX_PAGE_SIZE
     partial_errors: list[dict] = field(default_factory=list)
+    # endpoint -> (remaining, reset epoch seconds) from X's headers on its latest answer
+    rate_state: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+    rate_waits: float = 0.0  # seconds spent waiting for a spent window to reset
 
     source = "x"
     retry_class = XRetry  # X's 429 dialect: wait for x-rate-limit-reset
@@ -300,6 +306,23 @@ class XClient(ApiClient):
         if response is not None and response.status_code == 401:
             message += " (the bearer token was refused: check X_BEARER_TOKEN)"
         return message
+
+    def request(self, method: str, url: str, *, endpoint: str, **kw: Any) -> Any:
+        """One request, after waiting for the endpoint's window to reset if the last answer spent it."""
+        remaining, reset = self.rate_state.get(endpoint, (1, 0))
+        wait = reset - time.time()
+        if remaining <= 0 and wait > 0:
+            if wait > self.policy.max_wait:
+                raise ApiError(self.source, endpoint, 429, f"rate limit spent: the window resets in {wait:.0f} s, longer "
+                                                           f"than the {self.policy.max_wait:.0f} s ceiling; retry after that")
+            log.info("x: %s rate limit spent; waiting %.0f s for its window to reset", endpoint, wait)
+            self.rate_waits += wait
+            self._sleep(wait)
+        body = super().request(method, url, endpoint=endpoint, **kw)
+        left, resets = (self.last_headers.get(f"x-rate-limit-{k}", "") for k in ("remaining", "reset"))
+        if left.strip().isdigit() and resets.strip().isdigit():
+            self.rate_state[endpoint] = (int(left), int(resets))
+        return body
 
     # --- streams -------------------------------------------------------------------------
     def read(self, stream: str, window: Window) -> Iterator[list[dict]]:

@@ -20,12 +20,20 @@ Wire behaviours imitated (API_NOTES §5, §8.5, §10):
   own id), as on X; replies are also mentions of the account.
 * Liking users: most recent likers first, at most 100 per post across all pages (X's cap).
 * A post or user that does not exist (yet) is an HTTP 200 with only `errors` (resource-not-found).
+* Rate limits per endpoint and 15-minute window (app-only figures X publishes: liking users and
+  reposters 75, mentions and recent search 450, timelines 10,000), counted in real time, every
+  answer carrying `x-rate-limit-limit/-remaining/-reset`; a call over the limit is X's 429.
+  `server.rate_windows` counts calls per window so tests can prove a client stayed within them.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import math
+import threading
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from connectors.sandbox.faults import ERROR_BODIES, page_bounds
@@ -187,17 +195,69 @@ def _authorised(req: Request) -> bool:
     return req.headers.get("authorization") == f"Bearer {req.credentials.x_bearer}"
 
 
+# requests per 15-minute window for an app-only token, per endpoint (X's published limits)
+RATE_LIMITS = {"x.liking_users": 75, "x.retweeted_by": 75, "x.mentions": 450, "x.search": 450, "x.tweets": 10_000}
+RATE_WINDOW_SECONDS = 900.0
+
+
+@dataclass
+class RateWindows:
+    """X's fixed rate-limit windows, per endpoint: the first call opens a window of `seconds`."""
+
+    seconds: float = RATE_WINDOW_SECONDS
+    limits: dict[str, int] = field(default_factory=lambda: dict(RATE_LIMITS))
+    calls: dict[str, list[int]] = field(default_factory=dict)  # endpoint -> calls answered in each window so far
+    refused: dict[str, int] = field(default_factory=dict)  # endpoint -> 429s for a spent window
+    _opened: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, endpoint: str) -> tuple[bool, dict[str, str]]:
+        """(allowed, X's rate headers) for one call now."""
+        limit = self.limits.get(endpoint)
+        if limit is None:
+            return True, {}
+        with self._lock:
+            now = time.time()
+            opened = self._opened.get(endpoint)
+            if opened is None or now >= opened + self.seconds:
+                opened = self._opened[endpoint] = now
+                self.calls.setdefault(endpoint, []).append(0)
+            counts = self.calls[endpoint]
+            allowed = counts[-1] < limit
+            if allowed:
+                counts[-1] += 1
+            else:
+                self.refused[endpoint] = self.refused.get(endpoint, 0) + 1
+            headers = {"x-rate-limit-limit": str(limit), "x-rate-limit-remaining": str(max(0, limit - counts[-1])),
+                       "x-rate-limit-reset": str(math.ceil(opened + self.seconds))}
+        return allowed, headers
+
+
+def rate_windows(req: Request) -> RateWindows:
+    server = req.server
+    if getattr(server, "rate_windows", None) is None:
+        with server._lock:
+            if getattr(server, "rate_windows", None) is None:
+                server.rate_windows = RateWindows()
+    return server.rate_windows
+
+
 def _guarded(low: int, high: int, default: int, token_param: str, allowed: frozenset[str]):
-    """Route decorator: 401 before anything else, then 400 for bad parameters, else the handler."""
+    """Route decorator: 401 before anything else, then the rate limit, 400 for bad parameters, else the handler."""
 
     def wrap(handler):
         def run(req: Request) -> Response:
             if not _authorised(req):
                 return Response(401, {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"})
+            within, rate_headers = rate_windows(req).take(req.endpoint)
+            if not within:
+                return Response(429, _error(429, "Too Many Requests"), headers=rate_headers)
             try:
-                return handler(req, _Query(req, low, high, default, token_param, allowed))
+                response = handler(req, _Query(req, low, high, default, token_param, allowed))
             except _Invalid as exc:
-                return _invalid_response(exc)
+                response = _invalid_response(exc)
+            response.headers.update(rate_headers)
+            return response
 
         run.__name__ = handler.__name__
         return run

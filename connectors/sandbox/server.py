@@ -114,6 +114,7 @@ class SandboxServer:
         # api -> query parameter names received: tests prove no credential travelled in a URL
         self.query_params: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.in_flight: Counter[str] = Counter()
+        self.rate_windows: Any = None  # X's per-endpoint rate-limit windows, made on first use (api_x.RateWindows)
         self._lock = threading.Lock()
         self._now: datetime | None = None
         self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))

@@ -7,7 +7,7 @@ import dagster as dg
 refresh_job = dg.define_asset_job(
     "refresh",
     selection=dg.AssetSelection.all(),
-    description="Pull the partition's window (plus ENGAGEMENT_LOOKBACK_DAYS) from every enabled source, load it, "
+    description="Pull the partition's window (plus ENGAGEMENT_LOOKBACK_DAYS, and interactions within ENGAGEMENT_HORIZON_DAYS) from every enabled source, load it, "
     "run dbt build (models and tests) and publish the serving snapshot if every blocking check passed.",
 )
 

@@ -24,6 +24,17 @@ def activity_window(partition_start: date, partition_end: date, settings: Settin
     return Window(partition_start - settings.lookback, partition_end)
 
 
+def stream_window(spec: StreamSpec, partition_start: date, partition_end: date, settings: Settings) -> Window:
+    """What one run reads of a stream: its own days plus the lookback, and for interactions with
+    posts and sends, everything created within the horizon (whatever the run's days), with their
+    activity since the lookback began: engagement on a month-old post still arrives daily."""
+    activity = activity_window(partition_start, partition_end, settings)
+    if spec.reach == "activity":
+        return activity
+    horizon = settings.counter_horizon if spec.reach == "counters" else settings.horizon
+    return Window(min(activity.start, partition_end - horizon), partition_end, since=activity.start_ts)
+
+
 def is_reference(spec: StreamSpec) -> bool:
     return spec.cursor_column is not None
 
@@ -45,7 +56,7 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
         window = Window(today - timedelta(days=1), today + timedelta(days=1), cursor_of(settings.warehouse, spec))
     else:
         tw = context.partition_time_window
-        window = activity_window(tw.start.date(), tw.end.date(), settings)
+        window = stream_window(spec, tw.start.date(), tw.end.date(), settings)
 
     def progress(stream: str, stats: RequestStats) -> None:
         if stats.pages == 1 or stats.pages % PROGRESS_EVERY_PAGES == 0:
@@ -67,6 +78,7 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
         "retries": stats.retries,
         "window_start": str(window.start),
         "window_end": str(window.end),
+        "reach": spec.reach,
     }
     if window.cursor is not None:
         metadata["cursor"] = window.cursor.isoformat()

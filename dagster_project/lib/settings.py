@@ -38,6 +38,8 @@ class Settings:
     lookback: timedelta
     values: Mapping[str, str] = field(repr=False)  # credentials live here; repr never shows them
     pii_salt: str = field(default="", repr=False)
+    horizon: timedelta = timedelta(days=30)  # interactions with posts and sends younger than this are re-read
+    counter_horizon: timedelta = timedelta(days=90)  # lifetime counters of posts and sends younger than this
 
     def get(self, name: str) -> str | None:
         value = self.values.get(name)
@@ -58,9 +60,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"ENGAGEMENT_SOURCES names unknown source(s) {', '.join(unknown)}; choose from {','.join(ALL_SOURCES)}"
         )
-    lookback_text = env.get("ENGAGEMENT_LOOKBACK_DAYS", "7").strip()
-    if not lookback_text.isdigit() or int(lookback_text) > 365:
-        raise ConfigError(f"ENGAGEMENT_LOOKBACK_DAYS must be a whole number of days from 0 to 365 (got {lookback_text!r})")
+    lookback = _days(env, "ENGAGEMENT_LOOKBACK_DAYS", 7)
+    horizon = _days(env, "ENGAGEMENT_HORIZON_DAYS", 30)
+    counter_horizon = _days(env, "ENGAGEMENT_COUNTER_HORIZON_DAYS", 90)
+    if counter_horizon < horizon:
+        raise ConfigError(f"ENGAGEMENT_COUNTER_HORIZON_DAYS ({counter_horizon}) must be at least ENGAGEMENT_HORIZON_DAYS "
+                          f"({horizon}): counters are read wherever interactions are")
     pii_salt = env.get("ENGAGEMENT_PII_SALT", "").strip()
     if not pii_salt:
         raise ConfigError(
@@ -81,10 +86,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         warehouse=env.get("ENGAGEMENT_WAREHOUSE") or "warehouse/engagement.duckdb",
         serving=env.get("ENGAGEMENT_SERVING") or "warehouse/serving.duckdb",
         sources=sources,
-        lookback=timedelta(days=int(lookback_text)),
+        lookback=timedelta(days=lookback),
+        horizon=timedelta(days=horizon),
+        counter_horizon=timedelta(days=counter_horizon),
         values={k: v for k, v in env.items() if k in _KNOWN},
         pii_salt=pii_salt,
     )
+
+
+def _days(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, str(default)).strip()
+    if not text.isdigit() or int(text) > 365:
+        raise ConfigError(f"{name} must be a whole number of days from 0 to 365 (got {text!r})")
+    return int(text)
 
 
 _KNOWN = {name for required, url in SOURCE_VARIABLES.values() for name in (*required, url)} | set(OPTIONAL_DEFAULTS)

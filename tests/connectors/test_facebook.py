@@ -147,7 +147,7 @@ def test_reactions_are_who_reacted_how_observed_at_the_api_clock(sandbox, world,
     truth = {(p.id, e.user_id, world.fb_names[e.user_id], e.reaction, now)
              for p in posts_in(world, WINDOW, now) for e in p.events_of("reaction", now)}
     assert {tuple(r.values()) for r in rows} == truth
-    assert len(rows) == len(truth) == 287
+    assert len(rows) == len(truth) == 284
 
 
 def test_post_insights_are_views_one_metric_per_call(sandbox, world, fast_retries):

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from connectors.http import ApiError, ConfigError, SchemaError
+from connectors.sandbox.api_x import RATE_LIMITS, RateWindows
 from connectors.sandbox.faults import FaultRule
 from connectors.sandbox.server import Response, route
 from connectors.sandbox.world import X_ACCOUNT_ID, X_ACCOUNT_USERNAME
@@ -89,6 +90,10 @@ def make_client(sandbox, policy, token: str | None = None, base: str | None = No
     client.urls = []  # every URL the client's session really requested
     client.session.hooks["response"].append(lambda r, *a, **k: client.urls.append(r.request.url))
     return client
+
+
+def lift_rate_limits(sandbox) -> None:
+    sandbox.rate_windows = RateWindows(limits={})
 
 
 def read_all(client: XClient, stream: str, window: Window = WINDOW) -> list[dict]:
@@ -182,7 +187,7 @@ def test_mentions_are_posts_naming_the_account_including_replies_to_its_posts(sa
     got = {(r["mention_id"], r["author_id"], r["author_username"], r["created_at"], r["conversation_id"],
             r["in_reply_to_user_id"], tuple(r["referenced_post_ids"]), tuple(r["urls"])) for r in rows}
     assert got == replies | others and len(rows) == len(got)
-    assert (len(replies), len(others)) == (32, 9)
+    assert (len(replies), len(others)) == (29, 9)
     assert all(r["text"].startswith(f"@{X_ACCOUNT_USERNAME} ") for r in rows)
     assert sandbox.requests["x.mentions"] == 1
     sent = query_of(client.urls[0])
@@ -217,7 +222,7 @@ def test_liking_users_are_capped_at_100_most_recent_for_the_viral_post(sandbox, 
     assert len(viral.events_of("like", now)) == 130 and len(by_post[viral.id]) == LIKERS_CAP == 100
     for p in truth:
         assert set(by_post.get(p.id, [])) == set(likers_truth(p, now))
-    assert len(rows) == sum(min(100, len(p.events_of("like", now))) for p in truth) == 404
+    assert len(rows) == sum(min(100, len(p.events_of("like", now))) for p in truth) == 402
     assert sandbox.requests["x.liking_users"] == len(truth)
 
 
@@ -240,6 +245,7 @@ def test_small_pages_follow_meta_next_token_with_the_exact_request_count(sandbox
     assert tokens[0] is None and all(tokens[1:]) and len(set(tokens[1:])) == 2
 
     sandbox.requests.clear()
+    lift_rate_limits(sandbox)  # pages of 5 likers spend X's 75 calls per window: this test is about paging
     client = make_client(sandbox, fast_retries, page_size=5)
     likers = read_all(client, "liking_users")
     assert len(likers) == sum(min(100, len(p.events_of("like", now))) for p in truth)
@@ -456,6 +462,7 @@ def test_unknown_fields_are_ignored(sandbox, fast_retries):
 ])
 def test_overlapping_pages_give_the_true_key_set_without_duplicates(sandbox, fast_retries, stream, endpoint, key, size):
     truth = {tuple(r[k] for k in key) for r in read_all(make_client(sandbox, fast_retries), stream)}
+    lift_rate_limits(sandbox)  # small pages spend X's per-window calls: this test is about paging
     sandbox.faults.add(FaultRule(endpoint=endpoint, kind="overlap", rows=2, times=None))
     sandbox.requests.clear()
     rows = read_all(make_client(sandbox, fast_retries, page_size=size), stream)
@@ -552,3 +559,34 @@ def test_streams_declare_keys_and_unknown_streams_are_refused(sandbox, fast_retr
     assert specs["mentions"].schema.field("referenced_post_ids").type == pa.list_(pa.string())
     with pytest.raises(KeyError):
         list(make_client(sandbox, fast_retries).read("followers", WINDOW))
+
+
+# --- rate limits: paced, never exceeded ----------------------------------------------------------
+def test_every_answer_carries_xs_rate_headers_and_the_published_limits(sandbox, fast_retries):
+    client = make_client(sandbox, fast_retries)
+    read_all(client, "liking_users")
+    remaining, reset = client.rate_state["tweets/:id/liking_users"]
+    calls = sandbox.requests["x.liking_users"]
+    assert RATE_LIMITS["x.liking_users"] == 75 and remaining == 75 - calls and reset > time.time() + 800
+    assert sandbox.rate_windows.calls["x.liking_users"] == [calls] and not sandbox.rate_windows.refused
+
+
+def test_a_spent_window_is_waited_out_before_the_next_call_never_answered_with_a_429(sandbox, world, fast_retries):
+    """Liking users allow 75 calls per 15 minutes; here 4 per 1.5 s, so reading every post's likers
+    must wait for windows to reset, and X never has to refuse a call."""
+    sandbox.rate_windows = RateWindows(seconds=1.5, limits={"x.liking_users": 4})
+    now = sandbox.now
+    truth = posts_in(world, WINDOW, now)
+    client = make_client(sandbox, fast_retries)
+    rows = read_all(client, "liking_users")
+    assert len(rows) == sum(min(100, len(p.events_of("like", now))) for p in truth)
+    windows = sandbox.rate_windows.calls["x.liking_users"]
+    assert sum(windows) == len(truth) == 14 and max(windows) == 4 and len(windows) == math.ceil(len(truth) / 4)
+    assert sandbox.rate_windows.refused == {} and client.stats.retries == 0 and client.rate_waits > 0
+
+
+def test_a_reset_beyond_the_ceiling_fails_naming_the_wait(sandbox, fast_retries):
+    sandbox.rate_windows = RateWindows(limits={"x.liking_users": 2})  # 900 s windows; the policy waits at most 5 s
+    with pytest.raises(ApiError, match=r"liking_users.*rate limit spent: the window resets in \d+ s, longer than the 5 s ceiling"):
+        read_all(make_client(sandbox, fast_retries), "liking_users")
+    assert sandbox.rate_windows.refused == {}
