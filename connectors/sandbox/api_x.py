@@ -211,6 +211,11 @@ class RateWindows:
     _opened: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def expire(self) -> None:
+        """Close every open window (the counts so far stay in `calls`)."""
+        with self._lock:
+            self._opened.clear()
+
     def take(self, endpoint: str) -> tuple[bool, dict[str, str]]:
         """(allowed, X's rate headers) for one call now."""
         limit = self.limits.get(endpoint)

@@ -127,6 +127,8 @@ class SandboxServer:
 
     @now.setter
     def now(self, value: datetime | None) -> None:
+        if self.rate_windows is not None and value != self._now:
+            self.rate_windows.expire()  # the clock moved (a day, in a simulated schedule): windows have reset
         self._now = value
 
     @property

@@ -11,7 +11,8 @@ reveals). Everything is as of the sandbox clock `now`.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from connectors.sandbox.world import CAMPAIGN_ALIASES, World
 
@@ -80,43 +81,81 @@ def identity_graph(world: World, now: datetime) -> _Components:
     return graph
 
 
-def engaged_identifiers(world: World, now: datetime) -> dict[tuple[str, str], set[Identifier]]:
-    """(campaign_key, channel) -> identifiers that engaged, channel in web/email/social."""
+@dataclass(frozen=True)
+class Reads:
+    """What one pipeline run reads (see the pipeline's stream reaches): sessions and mentions dated from
+    `activity_since`; posts and sends created from `content_since`, with their interactions as of the
+    clock, email activity from `activity_since`; nothing created on or after `until` (the window's end)."""
+
+    now: datetime
+    activity_since: date | None = None
+    content_since: date | None = None
+    until: date | None = None
+
+    def activity(self, day: date) -> bool:
+        return (self.activity_since is None or day >= self.activity_since) and (self.until is None or day < self.until)
+
+    def content(self, created: datetime) -> bool:
+        day = created.date()
+        return (created <= self.now and (self.content_since is None or day >= self.content_since)
+                and (self.until is None or day < self.until))
+
+
+def engaged_identifiers(world: World, now: datetime, reads: Reads | None = None) -> dict[tuple[str, str], set[Identifier]]:
+    """(campaign_key, channel) -> identifiers that engaged, channel in web/email/social, as one read
+    at `now` sees them (by default a read of everything)."""
+    reads = reads or Reads(now)
     out: dict[tuple[str, str], set[Identifier]] = defaultdict(set)
     for s in world.sessions:
         key = campaign_key(s.campaign)
-        if key and s.site_user_id and s.engaged and s.date <= now.date():
+        if key and s.site_user_id and s.engaged and s.date <= now.date() and reads.activity(s.date):
             out[(key, "web")].add(("site", s.site_user_id))
     for send in world.sends:
-        if send.campaign_key is None or send.send_time > now:
+        if send.campaign_key is None or not reads.content(send.send_time):
             continue
         for a in send.activity:
-            if a.action in ("open", "click") and a.ts <= now:
+            if a.action in ("open", "click") and a.ts <= now and (reads.activity_since is None or a.ts.date() >= reads.activity_since):
                 out[(send.campaign_key, "email")].add(("email", a.email.strip().lower()))
     for post in world.x_posts:
-        if post.campaign_key is None or post.created_at > now:
+        if post.campaign_key is None or not reads.content(post.created_at):
             continue
         likes = sorted(post.events_of("like", now), key=lambda e: e.ts, reverse=True)[:X_LIKERS_CAP]
         actors = likes + post.events_of("repost", now) + post.events_of("reply", now)
         out[(post.campaign_key, "social")].update(("x", e.user_id) for e in actors)
     for mention in world.x_mentions:
-        if mention["created_at"] <= now:
+        if mention["created_at"] <= now and reads.activity(mention["created_at"].date()):
             out[(mention["campaign_key"], "social")].add(("x", mention["author_id"]))
     for post in world.fb_posts:
-        if post.campaign_key is None or post.created_at > now:
+        if post.campaign_key is None or not reads.content(post.created_at):
             continue
         actors = post.events_of("reaction", now) + [e for e in post.events_of("comment", now) if e.from_visible]
         out[(post.campaign_key, "social")].update(("fb", e.user_id) for e in actors)
     return out
 
 
-def campaign_engaged_users(world: World, now: datetime | None = None) -> dict[tuple[str, str], dict[str, int]]:
-    """(campaign_key, channel incl. 'any') -> {engaged_users, identified_users}."""
+def daily_run_reads(day: date, clock: datetime, lookback_days: int = 7, horizon_days: int = 30) -> Reads:
+    """The run of the daily schedule for `day` ([day, day+1)) at `clock`."""
+    until = day + timedelta(days=1)
+    since = day - timedelta(days=lookback_days)
+    return Reads(clock, activity_since=since, content_since=min(since, until - timedelta(days=horizon_days)), until=until)
+
+
+def campaign_engaged_users(world: World, now: datetime | None = None,
+                            runs: list[Reads] | None = None) -> dict[tuple[str, str], dict[str, int]]:
+    """(campaign_key, channel incl. 'any') -> {engaged_users, identified_users}.
+
+    With `runs` (for example one `daily_run_reads` per day of a schedule), what those reads observed
+    together: X lists only a post's latest 100 likers, so a schedule that read them day by day keeps
+    likers a later backfill can no longer see, and its figure can be the larger one."""
     now = now or world.default_now
     graph = identity_graph(world, now)
     crm_persons = {graph.find(node) for node in list(graph.parent) if node[0] == "crm"}
     persons: dict[tuple[str, str], set[Identifier]] = defaultdict(set)
-    for (key, channel), identifiers in engaged_identifiers(world, now).items():
+    observed: dict[tuple[str, str], set[Identifier]] = defaultdict(set)
+    for reads in runs or [Reads(now)]:
+        for k, identifiers in engaged_identifiers(world, reads.now, reads).items():
+            observed[k] |= identifiers
+    for (key, channel), identifiers in observed.items():
         found = {graph.find(i) for i in identifiers}
         persons[(key, channel)] |= found
         persons[(key, "any")] |= found

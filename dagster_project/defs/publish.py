@@ -38,6 +38,27 @@ def engaged_users_by_channel(warehouse: str) -> dict[str, int]:
     return counts
 
 
+def reconciliation_mismatches(warehouse: str) -> dict[str, int]:
+    """Posts and sends whose marts differ from the platform's latest figure, per channel and measure
+    (fct_engagement_reconciliation): engagement the daily runs did not read, made visible."""
+    con = connect(warehouse, read_only=True)
+    try:
+        rows = con.execute(
+            """
+            select channel || '_' || measure, count(*) filter (where difference <> 0), sum(abs(difference))
+            from marts.fct_engagement_reconciliation
+            group by channel, measure
+            order by 1
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    out = {f"reconciliation_mismatched_{name}": int(items) for name, items, _ in rows}
+    out["reconciliation_mismatched_items"] = sum(out.values())
+    out["reconciliation_unread_interactions"] = int(sum(total or 0 for _, _, total in rows))
+    return out
+
+
 @dg.asset(
     key="publish",
     deps=MART_KEYS,
@@ -52,6 +73,13 @@ def publish(context: dg.AssetExecutionContext, engagement: EngagementSettings) -
     window = run_window(context.run.tags)
     result = publish_snapshot(settings.warehouse, settings.serving, settings.pii_salt, window=window)
     engaged = engaged_users_by_channel(settings.warehouse)
+    mismatches = reconciliation_mismatches(settings.warehouse)
+    if mismatches["reconciliation_mismatched_items"]:
+        context.log.warning(
+            f"{mismatches['reconciliation_mismatched_items']} posts/sends x measures differ from the platform's latest "
+            f"figure ({mismatches['reconciliation_unread_interactions']} interactions not read; see "
+            "marts.fct_engagement_reconciliation): engagement after ENGAGEMENT_HORIZON_DAYS, or data lost on the way"
+        )
     context.log.info(
         f"published {result.path} ({sum(result.rows.values())} rows in {len(result.rows)} marts, "
         f"{result.seconds:.2f} s); engaged users {engaged}"
@@ -63,6 +91,7 @@ def publish(context: dg.AssetExecutionContext, engagement: EngagementSettings) -
         "seconds": result.seconds,
         **{f"rows_{table}": count for table, count in result.rows.items()},
         **{f"engaged_users_{channel}": count for channel, count in engaged.items()},
+        **mismatches,
     }
     if window:
         metadata["window_start"], metadata["window_end"] = str(window[0]), str(window[1])

@@ -21,6 +21,8 @@ def engagement_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource
     settings = engagement.load()
     # dbt runs in dbt_models/: hand it the warehouse as an absolute path
     os.environ["ENGAGEMENT_WAREHOUSE"] = str(Path(settings.warehouse).resolve())
+    # the email reconciliation blocks only where activity and report were read together
+    os.environ["ENGAGEMENT_HORIZON_DAYS"] = str(settings.horizon.days)
     invocation = dbt.cli(["build"], context=context)
     yield from invocation.stream()
     keep_partial_parse(invocation.target_path)

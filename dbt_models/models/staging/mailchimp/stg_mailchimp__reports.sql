@@ -26,7 +26,8 @@ final as (
         click_rate,
         unsubscribed as unsubscribes,
         last_open as last_opened_at,
-        last_click as last_clicked_at
+        last_click as last_clicked_at,
+        observed_at
     from source
 
 )
