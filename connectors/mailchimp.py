@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import requests
@@ -245,10 +245,12 @@ class _Links(HTMLParser):
 
 
 def link_utm_contents(html: str | None) -> list[str]:
-    """The distinct utm_content values of an email's links, sorted."""
+    """The distinct utm_content values of an email's links, sorted, as written (not percent-decoded:
+    the same text the click URLs in email activity carry)."""
     parser = _Links()
     parser.feed(html or "")
-    found = {v for href in parser.hrefs for v in parse_qs(urlsplit(href).query).get("utm_content", []) if v}
+    found = {value for href in parser.hrefs for name, _, value in (pair.partition("=") for pair in urlsplit(href).query.split("&"))
+             if name == "utm_content" and value}
     return sorted(found)
 
 
