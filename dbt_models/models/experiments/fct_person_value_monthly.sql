@@ -1,6 +1,6 @@
--- one row per person x calendar month (GA4's property-local dates) with GA4 activity of one of the
--- person's site user ids: key events, transactions and purchase revenue, the inputs of lifetime
--- value. first_seen_month is the month the person was first seen anywhere (any source, CRM
+-- one row per person x calendar month (GA4's property-local dates) in which GA4 reported value for one
+-- of the person's site user ids: key events, transactions and purchase revenue, the inputs of
+-- lifetime value. first_seen_month is the month the person was first seen anywhere (any source, CRM
 -- creation included), for cohorts.
 with
 
