@@ -24,4 +24,7 @@ select o.campaign_id, o.absplit_group, o.unique_opens, g.unique_opens as report_
 from ours as o
 inner join {{ ref('stg_mailchimp__ab_split_groups') }} as g
     on g.campaign_id = o.campaign_id and g.absplit_group = o.absplit_group
+-- the arms of the mart, so the check belongs to it
+inner join {{ ref('fct_experiment_arms') }} as a
+    on a.experiment_id = 'mailchimp:' || o.campaign_id and a.arm = o.absplit_group
 where o.unique_opens != g.unique_opens or o.recipient_clicks != g.recipient_clicks

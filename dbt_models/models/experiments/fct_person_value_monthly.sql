@@ -29,7 +29,8 @@ monthly as (
         cast({{ dbt.date_trunc('month', 'v.activity_date') }} as date) as month,
         sum(v.key_events) as key_events,
         sum(v.transactions) as transactions,
-        sum(cast(v.purchase_revenue as double)) as revenue
+        -- decimals add up exactly, whatever the order of the rows
+        cast(sum(cast(v.purchase_revenue as decimal(18, 6))) as double) as revenue
     from value_days as v
     inner join persons as p on p.identifier = 'site:' || v.user_id
     group by p.person_id, cast({{ dbt.date_trunc('month', 'v.activity_date') }} as date)

@@ -87,12 +87,13 @@ arm_units as (
 web_days as (
 
     select p.person_id, u.report_date as activity_date, max(case when u.is_engaged then 1 else 0 end) as engaged,
-        0 as key_events, cast(0 as double) as revenue
+        0 as key_events, cast(0 as decimal(18, 6)) as revenue
     from {{ ref('int_web__user_days') }} as u
     inner join persons as p on p.identifier = 'site:' || u.site_user_id
     group by p.person_id, u.report_date
     union all
-    select p.person_id, v.activity_date, 0 as engaged, v.key_events, cast(v.purchase_revenue as double) as revenue
+    -- revenue adds up in decimals: exact, so the sums do not depend on the order rows arrive in
+    select p.person_id, v.activity_date, 0 as engaged, v.key_events, cast(v.purchase_revenue as decimal(18, 6)) as revenue
     from {{ ref('stg_ga4__user_value_days') }} as v
     inner join persons as p on p.identifier = 'site:' || v.user_id
     where v.user_id is not null
@@ -107,7 +108,7 @@ unit_outcomes as (
         a.person_id,
         max(case when w.engaged = 1 then 1 else 0 end) as web_engaged,
         max(case when w.key_events > 0 then 1 else 0 end) as key_event,
-        coalesce(sum(w.revenue), 0) as revenue
+        cast(coalesce(sum(w.revenue), 0) as decimal(18, 6)) as revenue
     from assignments as a
     left join web_days as w
         on w.person_id = a.person_id
