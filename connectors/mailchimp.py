@@ -9,7 +9,7 @@ more than 10 connections are open, with no rate-limit headers (urllib3's backoff
 Per-campaign reads (email activity, sent-to) run on a small worker pool (at most 4 workers, far
 below the 10-connection limit) and stream their pages as they arrive.
 
-A/B tests (API_NOTES.md §11.3): an A/B split campaign's `ab_split_opts`, its report's per-group
+A/B tests: an A/B split campaign's `ab_split_opts`, its report's per-group
 `ab_split` and each recipient's `absplit_group` are kept as sent. A variate campaign tells only each
 combination's recipient count (`variate_settings`); which combination a recipient got is on the wire
 nowhere, so `variate_contents` keeps, per content of the campaign, the utm_content values its links

@@ -9,7 +9,7 @@ clock exist, and only activity that has happened by then.
 Report figures are computed from the activity: a unique opener has at least one open, bounces
 come from bounce actions, rates divide by delivered (emails sent minus bounces).
 
-A/B tests as the real API shows them (API_NOTES.md §11.3): an A/B split campaign (`absplit`) has
+A/B tests as the real API shows them: an A/B split campaign (`absplit`) has
 `ab_split_opts`, its report (`type: ab_split`) per-group figures in `ab_split{a, b}`, and its
 sent-to items each recipient's `absplit_group` (a, b or winner). A variate campaign has
 `variate_settings` with each combination's recipient count, and nothing anywhere says which

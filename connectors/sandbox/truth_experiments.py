@@ -1,6 +1,6 @@
 """Ground truth of the sandbox's experiments, straight from the world (never through the APIs).
 
-Definitions follow DESIGN.md's experiments:
+The product's definitions of experiments:
 - ids: `mailchimp:<campaign id>` (A/B split arms `a`/`b`, control `a`; variate arms its combination
   ids, control the first), `holdout:<campaign key>` (arms `treated` and `holdout`, control
   `holdout`), `ga4:<experiment id>` (the variant ids of `exp_variant_string`, control the first
