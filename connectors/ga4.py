@@ -7,6 +7,13 @@ the declared metric type. Dates are in the property's time zone, recorded beside
 are thresholding and `(other)`-row data loss: surfaced, never dropped. `last_metadata` keeps the
 last report's metadata for callers.
 
+Value and experiments, per identified user (the user-scoped custom dimension holding the site's
+user id) and date: `user_value_days` has key events, transactions and purchase revenue (rows
+whose metrics are all zero are not sent: keepEmptyRows is false); `user_experiences` counts the
+`experience_impression` events of GA4's experiment integration per `exp_variant_string` (an
+event-scoped custom dimension). A property without that integration has no such dimension: GA4
+answers 400 naming it, and the stream is empty, not failed.
+
 The offset advances by the rows of a page that the previous page did not hold (a report's rows
 are unique by their dimension values), not by the page length: if the server's rows drift
 between pages, a page that starts early repeats rows (the loader de-duplicates on the key)
@@ -16,6 +23,7 @@ covers drifts up to a page long.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +33,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.http import ApiClient, ConfigError, SchemaError, require, validate_base_url
+from connectors.http import ApiClient, ApiError, ConfigError, SchemaError, require, validate_base_url
 from connectors.streams import StreamSpec, Window, spec_by_name
 
 SOURCE = "ga4"
@@ -49,7 +57,14 @@ _METRIC_FIELDS = [
     ("active_users", pa.int64()),
     ("user_engagement_duration", pa.float64()),
 ]
-_FLOAT_COLUMNS = {"user_engagement_duration"}
+_FLOAT_COLUMNS = frozenset({"user_engagement_duration"})
+VALUE_METRICS = {
+    "keyEvents": "key_events",
+    "transactions": "transactions",
+    "purchaseRevenue": "purchase_revenue",
+}
+EXPERIENCE_DIMENSION = "customEvent:exp_variant_string"  # GA4's experiment integration, registered event-scoped
+EXPERIENCE_EVENT = "experience_impression"
 _META_FIELDS = [
     ("property_time_zone", pa.string()),
     ("subject_to_thresholding", pa.bool_()),
@@ -72,7 +87,53 @@ USER_DAILY = StreamSpec(
                 "'(not set)' is anonymous traffic, '(other)' rows are kept",
 )
 
+USER_VALUE_DAYS = StreamSpec(
+    SOURCE, "user_value_days",
+    pa.schema([("date", pa.date32()), ("user_id", pa.string()), ("key_events", pa.int64()), ("transactions", pa.int64()),
+               ("purchase_revenue", pa.float64()), *_META_FIELDS]),
+    ("date", "user_id"), strategy="window", window_column="date",
+    description="GA4 key events, transactions and purchase revenue per date x the site's user id; days without any "
+                "are absent; '(not set)' is anonymous traffic",
+)
+USER_EXPERIENCES = StreamSpec(
+    SOURCE, "user_experiences",
+    pa.schema([("date", pa.date32()), ("user_id", pa.string()), ("exp_variant_string", pa.string()),
+               ("impressions", pa.int64()), *_META_FIELDS]),
+    ("date", "user_id", "exp_variant_string"), strategy="window", window_column="date",
+    description="experience_impression events (GA4's experiment integration) per date x the site's user id x "
+                "exp_variant_string ('<experiment id>-<variant id>'); empty for a property without the integration",
+)
+
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(:[A-Za-z0-9_]+)?$")
+_USER = "{user}"  # stands for the configured user id dimension
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Report:
+    """What one stream asks runReport for."""
+
+    dimensions: tuple[tuple[str, str], ...]  # (API dimension, column), in request order
+    metrics: tuple[tuple[str, str], ...]  # (API metric, column)
+    float_columns: frozenset[str] = frozenset()
+    dimension_filter: dict | None = None
+    optional_dimension: str | None = None  # a property without it answers 400 naming it: the stream is then empty
+
+
+_SESSION_METRICS = tuple(METRICS.items())
+REPORTS = {
+    "campaign_daily": _Report((("date", "date"), ("sessionCampaignName", "campaign"), ("newVsReturning", "new_vs_returning")),
+                              _SESSION_METRICS, _FLOAT_COLUMNS),
+    "user_daily": _Report((("date", "date"), ("sessionCampaignName", "campaign"), (_USER, "user_id")),
+                          _SESSION_METRICS, _FLOAT_COLUMNS),
+    "user_value_days": _Report((("date", "date"), (_USER, "user_id")), tuple(VALUE_METRICS.items()),
+                               frozenset({"purchase_revenue"})),
+    "user_experiences": _Report(
+        (("date", "date"), (_USER, "user_id"), (EXPERIENCE_DIMENSION, "exp_variant_string")), (("eventCount", "impressions"),),
+        dimension_filter={"filter": {"fieldName": "eventName", "stringFilter": {"matchType": "EXACT", "value": EXPERIENCE_EVENT}}},
+        optional_dimension=EXPERIENCE_DIMENSION,
+    ),
+}
 
 
 @dataclass
@@ -86,7 +147,7 @@ class Ga4Client(ApiClient):
     last_metadata: dict[str, Any] = field(default_factory=dict, repr=False)
 
     source = SOURCE
-    STREAMS = (CAMPAIGN_DAILY, USER_DAILY)
+    STREAMS = (CAMPAIGN_DAILY, USER_DAILY, USER_VALUE_DAYS, USER_EXPERIENCES)
 
     @classmethod
     def from_settings(
@@ -137,29 +198,37 @@ class Ga4Client(ApiClient):
     # --- streams ----------------------------------------------------------------------
     def dimensions(self, stream: str) -> list[tuple[str, str]]:
         """(API dimension, column) for a stream, in request order."""
-        third = {"campaign_daily": ("newVsReturning", "new_vs_returning"),
-                 "user_daily": (self.user_id_dimension, "user_id")}
         spec_by_name(self.STREAMS, stream)  # KeyError naming the known streams
-        return [("date", "date"), ("sessionCampaignName", "campaign"), third[stream]]
+        return [(self.user_id_dimension if d == _USER else d, column) for d, column in REPORTS[stream].dimensions]
 
     def read(self, stream: str, window: Window) -> Iterator[list[dict]]:
         dimensions = self.dimensions(stream)
+        report = REPORTS[stream]
         limit = max(1, min(self.page_size, MAX_PAGE_SIZE))
         request = {
             "dateRanges": [{"startDate": window.start.isoformat(), "endDate": window.last_day.isoformat()}],
             "dimensions": [{"name": d} for d, _ in dimensions],
-            "metrics": [{"name": m} for m in METRICS],
+            "metrics": [{"name": m} for m, _ in report.metrics],
             "orderBys": [{"dimension": {"dimensionName": d}} for d, _ in dimensions],
             "limit": limit,
             "keepEmptyRows": False,
         }
+        if report.dimension_filter:
+            request["dimensionFilter"] = report.dimension_filter
         url = f"{self.base_url}/properties/{self.property_id}:runReport"
         key_columns = [column for _, column in dimensions]
         previous: set[tuple] = set()
         offset = 0
         self.last_metadata = {}
         while True:
-            body = self.request("POST", url, endpoint=ENDPOINT, json={**request, "offset": offset})
+            try:
+                body = self.request("POST", url, endpoint=ENDPOINT, json={**request, "offset": offset})
+            except ApiError as exc:
+                if offset == 0 and self._lacks(report, exc):
+                    log.warning("ga4.%s: the property has no %s dimension (no experiment integration): nothing to read",
+                                stream, report.optional_dimension)
+                    return
+                raise
             if not isinstance(body, dict):
                 raise SchemaError(SOURCE, stream, "report", f"not a JSON object ({type(body).__name__})")
             metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
@@ -169,7 +238,7 @@ class Ga4Client(ApiClient):
                 raise SchemaError(SOURCE, stream, "rows", f"of type {type(rows).__name__}")
             records = []
             if rows:
-                columns = self._columns(body, stream, dimensions)
+                columns = self._columns(body, stream, dimensions, report)
                 records = [row_from_api(row, columns, flags, stream) for row in self.watch_fields(stream, rows)]
             self.page_done(stream, len(records))
             if records:
@@ -182,6 +251,11 @@ class Ga4Client(ApiClient):
                 raise SchemaError(SOURCE, stream, "rowCount", f"not a count ({row_count!r})")
             if not records or offset >= int(row_count):
                 return
+
+    @staticmethod
+    def _lacks(report: _Report, exc: ApiError) -> bool:
+        """A 400 naming the report's optional dimension: the property does not have it."""
+        return bool(report.optional_dimension) and exc.status == 400 and report.optional_dimension in (exc.api_message or "")
 
     def _remember(self, metadata: dict) -> dict[str, Any]:
         """Flags of this page, OR-ed into `last_metadata` over the pages of one report."""
@@ -200,7 +274,7 @@ class Ga4Client(ApiClient):
         return flags
 
     @staticmethod
-    def _columns(body: dict, stream: str, dimensions: list[tuple[str, str]]) -> dict[str, Any]:
+    def _columns(body: dict, stream: str, dimensions: list[tuple[str, str]], report: _Report) -> dict[str, Any]:
         """Where each wanted dimension and metric sits in a row, and each metric's declared type."""
         dim_headers = require(body, "dimensionHeaders", SOURCE, stream, list)
         metric_headers = require(body, "metricHeaders", SOURCE, stream, list)
@@ -211,13 +285,14 @@ class Ga4Client(ApiClient):
             if api_name not in dim_names:
                 raise SchemaError(SOURCE, stream, f"dimensionHeaders.{api_name}")
             columns["dims"].append((dim_names.index(api_name), api_name, column))
-        for api_name, column in METRICS.items():
+        for api_name, column in report.metrics:
             if api_name not in metric_names:
                 raise SchemaError(SOURCE, stream, f"metricHeaders.{api_name}")
             i = metric_names.index(api_name)
             metric_type = metric_headers[i].get("type") or "TYPE_FLOAT"
             columns["metrics"].append((i, api_name, column, metric_type))
         columns["n_dims"], columns["n_metrics"] = len(dim_names), len(metric_names)
+        columns["floats"] = report.float_columns
         return columns
 
 
@@ -241,14 +316,14 @@ def _values(row: dict, key: str, expected: int, stream: str) -> list[str]:
     return out
 
 
-def _metric(text: str, metric_type: str, column: str, stream: str) -> int | float:
+def _metric(text: str, metric_type: str, column: str, stream: str, floats: frozenset[str]) -> int | float:
     try:
         number = int(text) if metric_type == "TYPE_INTEGER" else float(text)
     except ValueError:
         raise SchemaError(SOURCE, stream, column, f"not a number ({text[:40]!r})") from None
     if metric_type == "TYPE_MILLISECONDS":
         number = number / 1000.0
-    if column in _FLOAT_COLUMNS:
+    if column in floats:
         return float(number)
     if isinstance(number, float):
         if not number.is_integer():
@@ -266,7 +341,7 @@ def row_from_api(row: dict, columns: dict[str, Any], flags: dict[str, Any], stre
         record[column] = dims[i]
     record["date"] = _date(record["date"], stream)
     for i, _api_name, column, metric_type in columns["metrics"]:
-        record[column] = _metric(metrics[i], metric_type, column, stream)
+        record[column] = _metric(metrics[i], metric_type, column, stream, columns["floats"])
     record.update(flags)
     return record
 

@@ -1,4 +1,6 @@
-"""HubSpot CRM v3 contacts: the identity links (email, site user id, X handle, Facebook id).
+"""HubSpot CRM v3 contacts: the identity links (email, site user id, X handle, Facebook id) and the
+holdout property (campaign keys the contact was held out of, `;`-separated as HubSpot stores a
+multi-select; `all` for a universal holdout).
 
 Values are kept exactly as stored in the CRM (normalisation is dbt staging's job). `updated_at`
 is the `lastmodifieddate` property, the one the incremental search filters and sorts on, so the
@@ -49,12 +51,14 @@ CONTACTS = StreamSpec(
         ("site_user_id", pa.string()),
         ("x_handle", pa.string()),
         ("facebook_user_id", pa.string()),
+        ("holdout", pa.string()),
         ("created_at", TS),
         ("updated_at", TS),
         ("archived", pa.bool_()),
     ]),
     ("id",), strategy="merge", cursor_column="updated_at",
-    description="CRM contacts with their identifier properties exactly as stored (normalised in dbt staging)",
+    description="CRM contacts with their identifier properties exactly as stored (normalised in dbt staging); holdout is "
+                "the holdout property's raw value (NULL when empty)",
 )
 
 
@@ -66,6 +70,7 @@ class HubSpotClient(ApiClient):
     user_id_property: str = "site_user_id"
     x_handle_property: str = "twitterhandle"
     facebook_id_property: str = "facebook_user_id"
+    holdout_property: str = "engagement_holdout"
     page_size: int = LIST_PAGE_SIZE
     search_page_size: int = SEARCH_PAGE_SIZE
     search_cap: int = SEARCH_RESULT_CAP
@@ -81,6 +86,7 @@ class HubSpotClient(ApiClient):
         user_id_property: str | None = None,
         x_handle_property: str | None = None,
         facebook_id_property: str | None = None,
+        holdout_property: str | None = None,
         **kw: Any,
     ) -> HubSpotClient:
         if not (access_token or "").strip():
@@ -90,6 +96,7 @@ class HubSpotClient(ApiClient):
             ("HUBSPOT_USER_ID_PROPERTY", "user_id_property", user_id_property, "site_user_id"),
             ("HUBSPOT_X_HANDLE_PROPERTY", "x_handle_property", x_handle_property, "twitterhandle"),
             ("HUBSPOT_FACEBOOK_ID_PROPERTY", "facebook_id_property", facebook_id_property, "facebook_user_id"),
+            ("HUBSPOT_HOLDOUT_PROPERTY", "holdout_property", holdout_property, "engagement_holdout"),
         ):
             value = (value or default).strip()
             if not _PROPERTY.match(value):
@@ -120,7 +127,7 @@ class HubSpotClient(ApiClient):
     @property
     def properties(self) -> list[str]:
         wanted = ["email", self.user_id_property, self.x_handle_property, self.facebook_id_property,
-                  "createdate", "lastmodifieddate"]
+                  self.holdout_property, "createdate", "lastmodifieddate"]
         return list(dict.fromkeys(wanted))
 
     def read(self, stream: str, window: Window) -> Iterator[list[dict]]:
@@ -205,6 +212,7 @@ class HubSpotClient(ApiClient):
             "site_user_id": _optional(props, self.user_id_property),
             "x_handle": _optional(props, self.x_handle_property),
             "facebook_user_id": _optional(props, self.facebook_id_property),
+            "holdout": _optional(props, self.holdout_property) or None,  # HubSpot sends an empty multi-select as ""
             "created_at": _timestamp(r, "createdAt"),
             # the property the search filters and sorts on, so the stored cursor means the same thing
             "updated_at": _timestamp(props, "lastmodifieddate", "properties."),

@@ -8,6 +8,12 @@ more than 10 connections are open, with no rate-limit headers (urllib3's backoff
 
 Per-campaign reads (email activity, sent-to) run on a small worker pool (at most 4 workers, far
 below the 10-connection limit) and stream their pages as they arrive.
+
+A/B tests: an A/B split campaign's `ab_split_opts`, its report's per-group
+`ab_split` and each recipient's `absplit_group` are kept as sent. A variate campaign tells only each
+combination's recipient count (`variate_settings`); which combination a recipient got is on the wire
+nowhere, so `variate_contents` keeps, per content of the campaign, the utm_content values its links
+carry: the one way clicks and GA4 sessions tell combinations apart.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import requests
@@ -45,9 +53,11 @@ CAMPAIGNS = StreamSpec(
     _schema(("id", pa.string()), ("web_id", pa.int64()), ("type", pa.string()), ("status", pa.string()),
             ("title", pa.string()), ("subject_line", pa.string()), ("list_id", pa.string()),
             ("create_time", TS), ("send_time", TS), ("emails_sent", pa.int64()), ("tracking_utm", pa.string()),
-            ("variate_combinations", pa.string()), ("variate_winner", pa.string())),
+            ("variate_combinations", pa.string()), ("variate_winner", pa.string()),
+            ("ab_split_opts", pa.string()), ("variate_settings", pa.string())),
     primary_key=("id",),
-    description="Campaigns sent in the window; tracking_utm is tracking.google_analytics verbatim (the utm_campaign value).",
+    description="Campaigns sent in the window; tracking_utm is tracking.google_analytics verbatim (the utm_campaign value); "
+                "ab_split_opts (A/B split campaigns) and variate_settings (variate campaigns) as JSON, NULL otherwise.",
 )
 REPORTS = StreamSpec(
     SOURCE, "reports",
@@ -56,11 +66,12 @@ REPORTS = StreamSpec(
             ("opens_total", pa.int64()), ("unique_opens", pa.int64()), ("open_rate", pa.float64()),
             ("clicks_total", pa.int64()), ("unique_clicks", pa.int64()), ("unique_subscriber_clicks", pa.int64()),
             ("click_rate", pa.float64()), ("unsubscribed", pa.int64()), ("last_open", TS), ("last_click", TS),
-            ("observed_at", TS)),
+            ("ab_split", pa.string()), ("observed_at", TS)),
     primary_key=("campaign_id",),
     reach="counters",
     description="Mailchimp's own per-campaign summary for campaigns sent in the window, as of the read (observed_at, "
-                "the API's Date header); one listing request per 1000 sends, so it reaches past the engagement horizon.",
+                "the API's Date header); one listing request per 1000 sends, so it reaches past the engagement horizon. "
+                "ab_split is the per-group summary of an A/B split campaign as JSON ({a: {...}, b: {...}}), NULL otherwise.",
 )
 EMAIL_ACTIVITY = StreamSpec(
     SOURCE, "email_activity",
@@ -75,9 +86,19 @@ EMAIL_ACTIVITY = StreamSpec(
 RECIPIENTS = StreamSpec(
     SOURCE, "recipients",
     _schema(("campaign_id", pa.string()), ("email_id", pa.string()), ("email_address", pa.string()),
-            ("status", pa.string()), ("list_id", pa.string())),
+            ("status", pa.string()), ("list_id", pa.string()), ("absplit_group", pa.string())),
     primary_key=("campaign_id", "email_id"),
-    description="Who each campaign sent in the window went to; status sent, hard or soft (bounce).",
+    description="Who each campaign sent in the window went to; status sent, hard or soft (bounce); absplit_group a, b "
+                "or winner for A/B split campaigns, NULL otherwise.",
+)
+VARIATE_CONTENTS = StreamSpec(
+    SOURCE, "variate_contents",
+    _schema(("campaign_id", pa.string()), ("content_index", pa.int64()), ("content_label", pa.string()),
+            ("link_utm_contents", pa.string())),
+    primary_key=("campaign_id", "content_index"),
+    description="Each content of a variate campaign sent in the window (GET /campaigns/{id}/content variate_contents, "
+                "in order: a combination's content_description is its content_index) with the distinct utm_content "
+                "values of its links as a sorted JSON array.",
 )
 LIST_MEMBERS = StreamSpec(
     SOURCE, "list_members",
@@ -119,6 +140,12 @@ def _opt_str(record: Any, path: str, stream: str, name: str | None = None) -> st
     return _path(record, path, stream, str, required=False, name=name)
 
 
+def _json_object(record: Any, path: str, stream: str) -> str | None:
+    """A nested object kept whole as compact JSON; NULL when absent or empty."""
+    value = _path(record, path, stream, Mapping, required=False)
+    return json.dumps(dict(value), sort_keys=True, separators=(",", ":")) if value else None
+
+
 def campaign_from_api(c: Mapping[str, Any]) -> dict:
     s = "campaigns"
     combinations = _path(c, "variate_settings.combinations", s, list, required=False)
@@ -136,6 +163,8 @@ def campaign_from_api(c: Mapping[str, Any]) -> dict:
         "tracking_utm": _opt_str(c, "tracking.google_analytics", s),  # verbatim: spaces and case matter downstream
         "variate_combinations": json.dumps(combinations, sort_keys=True, separators=(",", ":")) if combinations is not None else None,
         "variate_winner": _opt_str(c, "variate_settings.winning_combination_id", s) or None,
+        "ab_split_opts": _json_object(c, "ab_split_opts", s),
+        "variate_settings": _json_object(c, "variate_settings", s),
     }
 
 
@@ -159,6 +188,7 @@ def report_from_api(r: Mapping[str, Any], seen_at: datetime) -> dict:
         "unsubscribed": _int(r, "unsubscribed", s),
         "last_open": _ts(r, "opens.last_open", s, required=False),  # "" when nobody opened
         "last_click": _ts(r, "clicks.last_click", s, required=False),
+        "ab_split": _json_object(r, "ab_split", s),
         "observed_at": seen_at,
     }
 
@@ -202,7 +232,47 @@ def recipient_from_api(r: Mapping[str, Any], campaign_id: str) -> dict:
         "email_address": _path(r, "email_address", s, str),
         "status": _path(r, "status", s, str),
         "list_id": _opt_str(r, "list_id", s),
+        "absplit_group": _opt_str(r, "absplit_group", s) or None,  # "" outside A/B split campaigns
     }
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.hrefs += [value for name, value in attrs if name == "href" and value]
+
+
+def link_utm_contents(html: str | None) -> list[str]:
+    """The distinct utm_content values of an email's links, sorted, as written (not percent-decoded:
+    the same text the click URLs in email activity carry)."""
+    parser = _Links()
+    parser.feed(html or "")
+    found = {value for href in parser.hrefs for name, _, value in (pair.partition("=") for pair in urlsplit(href).query.split("&"))
+             if name == "utm_content" and value}
+    return sorted(found)
+
+
+def variate_contents_from_api(body: Mapping[str, Any], campaign_id: str) -> list[dict]:
+    """A variate campaign's contents in order; a campaign not testing content has one (its own html)."""
+    s = "variate_contents"
+    contents = _path(body, "variate_contents", s, list, required=False)
+    if not contents:
+        contents = [{"content_label": "", "html": _opt_str(body, "html", s)}]
+    rows = []
+    for i, content in enumerate(contents):
+        name = f"variate_contents.{i}"
+        if not isinstance(content, Mapping):
+            raise SchemaError(SOURCE, s, name, f"of type {type(content).__name__}")
+        rows.append({
+            "campaign_id": campaign_id, "content_index": i,
+            "content_label": _opt_str(content, "content_label", s, name=f"{name}.content_label"),
+            "link_utm_contents": json.dumps(link_utm_contents(_opt_str(content, "html", s, name=f"{name}.html"))),
+        })
+    return rows
 
 
 def member_from_api(m: Mapping[str, Any], list_id: str) -> dict:
@@ -233,7 +303,7 @@ class MailchimpClient(ApiClient):
     workers: int = MAX_WORKERS
 
     source = SOURCE
-    STREAMS = (CAMPAIGNS, REPORTS, EMAIL_ACTIVITY, RECIPIENTS, LIST_MEMBERS)
+    STREAMS = (CAMPAIGNS, REPORTS, EMAIL_ACTIVITY, RECIPIENTS, LIST_MEMBERS, VARIATE_CONTENTS)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -355,6 +425,20 @@ class MailchimpClient(ApiClient):
             return pages
 
         yield from self._fan_out([job(cid) for cid in self._campaign_ids("recipients", window)])
+
+    def _read_variate_contents(self, window: Window) -> Iterator[list[dict]]:
+        stream = "variate_contents"
+        ids: list[str] = []
+        for records in self._pages(stream, "/campaigns", "campaigns", self._sent_params(window, "campaigns"), watch=False):
+            for c in records:
+                if _path(c, "type", stream, str, name="campaigns.type") == "variate":
+                    ids.append(_path(c, "id", stream, str, name="campaigns.id"))
+        for cid in dict.fromkeys(ids):
+            path = f"/campaigns/{cid}/content"
+            body = self.request("GET", f"{self.base_url}{path}", endpoint=path, params={"exclude_fields": "_links"})
+            if not isinstance(body, Mapping):
+                raise SchemaError(SOURCE, stream, "content", f"not a JSON object ({type(body).__name__})")
+            yield variate_contents_from_api(body, cid)
 
     def _read_list_members(self, window: Window) -> Iterator[list[dict]]:
         list_ids: list[str] = []

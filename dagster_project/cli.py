@@ -1,4 +1,4 @@
-"""The `engagement` command: demo, refresh, sandbox, dev.
+"""The `engagement` command: demo, refresh, experiments, sandbox, dev.
 
 Exit codes: 0 ok; 1 the run failed (the reason on one line); 2 bad configuration or arguments.
 """
@@ -153,6 +153,29 @@ def campaign_table(serving: str | Path) -> str:
     return "\n".join(lines)
 
 
+def experiments_table(database: str | Path) -> str:
+    """The experiment results of a serving snapshot or a warehouse, as a short table."""
+    import duckdb
+
+    from dagster_project.lib.experiment_stats import format_results_table
+    from dagster_project.lib.publish import open_snapshot
+
+    con = open_snapshot(database)
+    try:
+        cursor = con.execute("select * from marts.fct_experiment_results order by experiment_id, arm, metric")
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    except duckdb.CatalogException:
+        raise CliError(f"{Path(database).resolve()} has no marts.fct_experiment_results: run a refresh first") from None
+    finally:
+        con.close()
+    return format_results_table(rows)
+
+
+def default_serving() -> Path:
+    return Path(os.environ.get("ENGAGEMENT_SERVING") or "warehouse/serving.duckdb")
+
+
 @contextmanager
 def running_sandbox(seed: int = 7, scale: float = 1.0, port: int = 0, days: int = 28) -> Iterator[object]:
     from connectors.sandbox.server import SandboxServer
@@ -186,12 +209,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not report.success:
         print(f"demo failed: {report.failures[0] if report.failures else 'see the log above'}", file=sys.stderr)
         return 1
-    serving = Path(str(report.published["path"])) if report.published else Path(os.environ.get("ENGAGEMENT_SERVING", "warehouse/serving.duckdb"))
+    serving = Path(str(report.published["path"])) if report.published else default_serving()
     print()
     print(campaign_table(serving))
     print()
     print(f"serving snapshot (read-only, for BI tools): {serving.resolve()}")
     print(f"working warehouse (raw, staging, intermediate, marts): {Path(os.environ.get('ENGAGEMENT_WAREHOUSE', 'warehouse/engagement.duckdb')).resolve()}")
+    print()
+    print(experiments_table(serving))
+    return 0
+
+
+def cmd_experiments(args: argparse.Namespace) -> int:
+    database = Path(args.warehouse) if args.warehouse else default_serving()
+    if args.warehouse and not database.is_file():
+        raise CliError(f"--warehouse {database.resolve()} does not exist")
+    try:
+        print(experiments_table(database))
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from None
     return 0
 
 
@@ -241,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
     refresh.add_argument("--end", required=True, help="day after the last one, YYYY-MM-DD (excluded)")
     refresh.set_defaults(func=cmd_refresh)
+    experiments = sub.add_parser("experiments", help="print the experiment results of the serving snapshot (or of --warehouse)")
+    experiments.add_argument("--warehouse", metavar="PATH",
+                             help="read this DuckDB file (a warehouse or a snapshot) instead of ENGAGEMENT_SERVING")
+    experiments.set_defaults(func=cmd_experiments)
     sandbox = sub.add_parser("sandbox", help="serve the five fake APIs on 127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765)
     sandbox.add_argument("--seed", type=int, default=7)

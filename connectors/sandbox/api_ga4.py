@@ -11,26 +11,40 @@ Two knobs, module constants a test may monkeypatch:
   set, as GA4 does for high-cardinality reports.
 - `SUBJECT_TO_THRESHOLDING`: reports naming a `customUser:` dimension carry
   `metadata.subjectToThresholding`.
+- `EXPERIENCE_DIMENSION_REGISTERED`: the property registered `exp_variant_string` as an event-scoped
+  custom dimension (GA4's experiment integration); when False, asking for it is a 400 naming it.
+
+Two kinds of rows are aggregated: sessions (session-scoped dimensions, session metrics including
+the value metrics keyEvents, transactions and purchaseRevenue) and events (the world keeps only
+`experience_impression`; dimension `customEvent:exp_variant_string`, metric `eventCount`). A request
+mixing the two is incompatible, as GA4 says of dimensions and metrics of different scopes.
+`dimensionFilter` understands `filter` (stringFilter, inListFilter), `andGroup`, `orGroup` and
+`notExpression`. Rows whose metrics are all zero are dropped unless `keepEmptyRows`.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import lru_cache
+from typing import Any
 
 from connectors.sandbox.faults import ERROR_BODIES, page_bounds
 from connectors.sandbox.server import Request, Response, route
-from connectors.sandbox.world import GA4_PROPERTY_ID, GA4_TIME_ZONE, WebSession, World
+from connectors.sandbox.world import GA4_PROPERTY_ID, GA4_TIME_ZONE, ExperienceImpression, WebSession, World
 
 MAX_LIMIT = 250_000
 DEFAULT_LIMIT = 10_000
 CARDINALITY_LIMIT: int | None = None
 SUBJECT_TO_THRESHOLDING = False
 USER_DIMENSION = "customUser:site_user_id"  # the property's one registered user-scoped custom dimension
+EXPERIENCE_DIMENSION = "customEvent:exp_variant_string"
+EXPERIENCE_DIMENSION_REGISTERED = True
 OTHER = "(other)"
+NOT_SET = "(not set)"
 
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
@@ -51,15 +65,35 @@ DIMENSIONS: dict[str, Callable[[WebSession], str]] = {
     "date": lambda s: s.date.strftime("%Y%m%d"),
     "sessionCampaignName": lambda s: s.campaign,
     "newVsReturning": lambda s: "returning" if s.returning else "new",
-    USER_DIMENSION: lambda s: s.site_user_id if s.site_user_id is not None else "(not set)",
+    USER_DIMENSION: lambda s: s.site_user_id if s.site_user_id is not None else NOT_SET,
+    "sessionManualAdContent": lambda s: s.ad_content or NOT_SET,
 }
-METRICS: dict[str, tuple[str, Callable[[list[WebSession]], int]]] = {
+METRICS: dict[str, tuple[str, Callable[[list[WebSession]], int | float]]] = {
     "sessions": ("TYPE_INTEGER", len),
     "engagedSessions": ("TYPE_INTEGER", lambda ss: sum(1 for s in ss if s.engaged)),
     "screenPageViews": ("TYPE_INTEGER", lambda ss: sum(s.page_views for s in ss)),
     "userEngagementDuration": ("TYPE_SECONDS", lambda ss: sum(s.engagement_seconds for s in ss)),
     "activeUsers": ("TYPE_INTEGER", lambda ss: len({s.pseudo_id for s in ss})),
+    "keyEvents": ("TYPE_INTEGER", lambda ss: sum(s.key_events for s in ss)),
+    "transactions": ("TYPE_INTEGER", lambda ss: sum(s.transactions for s in ss)),
+    "purchaseRevenue": ("TYPE_CURRENCY", lambda ss: round(sum(s.purchase_revenue for s in ss), 2)),
 }
+EVENT_DIMENSIONS: dict[str, Callable[[ExperienceImpression], str]] = {
+    "date": lambda e: e.date.strftime("%Y%m%d"),
+    USER_DIMENSION: lambda e: e.site_user_id if e.site_user_id is not None else NOT_SET,
+    EXPERIENCE_DIMENSION: lambda e: e.exp_variant_string,
+    "eventName": lambda e: "experience_impression",
+}
+EVENT_METRICS: dict[str, tuple[str, Callable[[list[ExperienceImpression]], int]]] = {
+    "eventCount": ("TYPE_INTEGER", lambda es: sum(e.count for e in es)),
+}
+
+
+def _known_dimensions() -> dict:
+    known = {**DIMENSIONS, **EVENT_DIMENSIONS}
+    if not EXPERIENCE_DIMENSION_REGISTERED:
+        known.pop(EXPERIENCE_DIMENSION)
+    return known
 
 
 class _Invalid(Exception):
@@ -123,10 +157,14 @@ def run_report(req: Request) -> Response:
         return _fail(400, "Invalid JSON payload received.")
     today = req.now.date()
     try:
-        dims = _names(body, "dimensions", DIMENSIONS, "dimension", 9)
-        metrics = _names(body, "metrics", METRICS, "metric", 10)
+        dims = _names(body, "dimensions", _known_dimensions(), "dimension", 9)
+        metrics = _names(body, "metrics", {**METRICS, **EVENT_METRICS}, "metric", 10)
         if not metrics and not dims:
             raise _Invalid("At least one dimension or metric is required.")
+        scope = _scope(dims, metrics)
+        dimension_filter = body.get("dimensionFilter")
+        if dimension_filter is not None:
+            _check_filter(dimension_filter, DIMENSIONS if scope == "sessions" else EVENT_DIMENSIONS)
         ranges = body.get("dateRanges") or []
         if len(ranges) != 1 or not isinstance(ranges[0], dict):
             raise _Invalid("The sandbox supports exactly one dateRange.")  # GA4 allows up to 4
@@ -139,7 +177,9 @@ def run_report(req: Request) -> Response:
         return _fail(400, str(exc))
     limit = min(limit, MAX_LIMIT)
 
-    groups, keys = _grouped(req.world, tuple(dims), first, min(last, today))
+    filter_key = json.dumps(dimension_filter, sort_keys=True) if dimension_filter is not None else None
+    groups, keys = _grouped(req.world, scope, tuple(dims), tuple(metrics), filter_key, bool(body.get("keepEmptyRows")),
+                            first, min(last, today))
     metadata: dict = {"currencyCode": "EUR", "timeZone": GA4_TIME_ZONE}
     if CARDINALITY_LIMIT is not None and len(groups) > CARDINALITY_LIMIT:
         groups = _fold_into_other(groups, dims, CARDINALITY_LIMIT)
@@ -149,12 +189,13 @@ def run_report(req: Request) -> Response:
         metadata["subjectToThresholding"] = True
 
     start = page_bounds(req.fault("overlap"), offset) if offset else offset  # the first page cannot drift
+    metric_of = METRICS if scope == "sessions" else EVENT_METRICS
     answer: dict = {
         "dimensionHeaders": [{"name": d} for d in dims],
-        "metricHeaders": [{"name": m, "type": METRICS[m][0]} for m in metrics],
+        "metricHeaders": [{"name": m, "type": metric_of[m][0]} for m in metrics],
     }
     page = [{"dimensionValues": [{"value": v} for v in key],
-             "metricValues": [{"value": str(METRICS[m][1](groups[key]))} for m in metrics]}
+             "metricValues": [{"value": _number(metric_of[m][1](groups[key]))} for m in metrics]}
             for key in keys[start: start + limit]]
     if page:
         answer["rows"] = page
@@ -165,13 +206,86 @@ def run_report(req: Request) -> Response:
     return Response(200, answer, records_key="rows")
 
 
-@lru_cache(maxsize=8)
-def _grouped(world: World, dims: tuple[str, ...], first: date, last: date) -> tuple[dict, list]:
-    """The sessions of [first, last] grouped by the dimensions, and the sorted keys: once per report, not per page."""
-    groups: dict[tuple[str, ...], list[WebSession]] = defaultdict(list)
-    for s in world.sessions:
-        if first <= s.date <= last:
-            groups[tuple(DIMENSIONS[d](s) for d in dims)].append(s)
+def _scope(dims: list[str], metrics: list[str]) -> str:
+    """'sessions' or 'events': the rows a report aggregates; a mix of the two is incompatible."""
+    event_only = [n for n in (*dims, *metrics) if n not in DIMENSIONS and n not in METRICS]
+    session_only = [n for n in (*dims, *metrics) if n not in EVENT_DIMENSIONS and n not in EVENT_METRICS]
+    if event_only and session_only:
+        raise _Invalid(f"Please remove {', '.join(session_only)} to make the request compatible. The request's "
+                       "dimensions & metrics are incompatible. To learn more, see https://ga-dev-tools.google/ga4/dimensions-metrics-explorer/")
+    return "events" if event_only else "sessions"
+
+
+def _number(value: int | float) -> str:
+    """A metric value as GA4 writes it: a string, whole numbers without a decimal point."""
+    if isinstance(value, float) and not value.is_integer():
+        return repr(round(value, 2))
+    return str(int(value))
+
+
+def _check_filter(expression: Any, dimensions: dict) -> None:
+    if not isinstance(expression, dict):
+        raise _Invalid("dimensionFilter must be a FilterExpression.")
+    if "andGroup" in expression or "orGroup" in expression:
+        group = expression.get("andGroup") or expression.get("orGroup") or {}
+        for inner in group.get("expressions") or []:
+            _check_filter(inner, dimensions)
+    elif "notExpression" in expression:
+        _check_filter(expression["notExpression"], dimensions)
+    elif "filter" in expression:
+        name = (expression["filter"] or {}).get("fieldName")
+        if name not in dimensions:
+            raise _Invalid(f"Field {name} is not a valid dimension for this filter. For a list of valid dimensions and "
+                           f"metrics, see {SCHEMA_URL}")
+    else:
+        raise _Invalid("A FilterExpression needs one of andGroup, orGroup, notExpression or filter.")
+
+
+def _matches(expression: dict, row: Any, dimensions: dict) -> bool:
+    if "andGroup" in expression:
+        return all(_matches(e, row, dimensions) for e in expression["andGroup"].get("expressions") or [])
+    if "orGroup" in expression:
+        return any(_matches(e, row, dimensions) for e in expression["orGroup"].get("expressions") or [])
+    if "notExpression" in expression:
+        return not _matches(expression["notExpression"], row, dimensions)
+    f = expression["filter"]
+    value = dimensions[f["fieldName"]](row)
+    if "inListFilter" in f:
+        spec = f["inListFilter"]
+        case = spec.get("caseSensitive", False)
+        return (value if case else value.lower()) in {v if case else v.lower() for v in spec.get("values") or []}
+    spec = f.get("stringFilter") or {}
+    wanted, case = spec.get("value", ""), spec.get("caseSensitive", False)
+    if not case:
+        value, wanted = value.lower(), wanted.lower()
+    match_type = spec.get("matchType", "EXACT")
+    if match_type == "BEGINS_WITH":
+        return value.startswith(wanted)
+    if match_type == "ENDS_WITH":
+        return value.endswith(wanted)
+    if match_type == "CONTAINS":
+        return wanted in value
+    if match_type == "FULL_REGEXP":
+        return re.fullmatch(wanted, value) is not None
+    if match_type == "PARTIAL_REGEXP":
+        return re.search(wanted, value) is not None
+    return value == wanted
+
+
+@lru_cache(maxsize=16)
+def _grouped(world: World, scope: str, dims: tuple[str, ...], metrics: tuple[str, ...], filter_key: str | None,
+             keep_empty_rows: bool, first: date, last: date) -> tuple[dict, list]:
+    """The rows of [first, last] grouped by the dimensions, and the sorted keys: once per report, not per page."""
+    rows: list = world.sessions if scope == "sessions" else world.experience_impressions
+    dimensions = DIMENSIONS if scope == "sessions" else EVENT_DIMENSIONS
+    metric_of = METRICS if scope == "sessions" else EVENT_METRICS
+    expression = json.loads(filter_key) if filter_key else None
+    groups: dict[tuple[str, ...], list] = defaultdict(list)
+    for row in rows:
+        if first <= row.date <= last and (expression is None or _matches(expression, row, dimensions)):
+            groups[tuple(dimensions[d](row) for d in dims)].append(row)
+    if not keep_empty_rows and metrics:
+        groups = defaultdict(list, {k: v for k, v in groups.items() if any(metric_of[m][1](v) for m in metrics)})
     return dict(groups), sorted(groups)
 
 

@@ -28,6 +28,8 @@ LIST_MAX = 100
 SEARCH_MAX = 200
 DEFAULT_PROPERTIES = ["firstname", "lastname", "email"]
 ALWAYS = ("createdate", "lastmodifieddate", "hs_object_id")
+# the portal's multi-select holdout property: values joined with ';' as HubSpot stores them
+HOLDOUT_PROPERTY = "engagement_holdout"
 FILTER_OPERATORS = {"GTE": lambda a, b: a >= b, "GT": lambda a, b: a > b, "LTE": lambda a, b: a <= b,
                     "LT": lambda a, b: a < b, "EQ": lambda a, b: a == b}
 
@@ -61,7 +63,7 @@ def _bad(message: str) -> Response:
 def _stored(c: CrmContact) -> dict[str, str | None]:
     """Every property the sandbox's portal has for a contact, as HubSpot stores them (strings)."""
     return {"email": c.email, "firstname": c.firstname, "lastname": c.lastname, "site_user_id": c.site_user_id,
-            "twitterhandle": c.twitterhandle, "facebook_user_id": c.facebook_user_id,
+            "twitterhandle": c.twitterhandle, "facebook_user_id": c.facebook_user_id, HOLDOUT_PROPERTY: c.holdout,
             "createdate": _iso(c.created), "lastmodifieddate": _iso(c.modified), "hs_object_id": c.id}
 
 

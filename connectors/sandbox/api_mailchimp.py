@@ -8,6 +8,15 @@ clock exist, and only activity that has happened by then.
 
 Report figures are computed from the activity: a unique opener has at least one open, bounces
 come from bounce actions, rates divide by delivered (emails sent minus bounces).
+
+A/B tests as the real API shows them: an A/B split campaign (`absplit`) has
+`ab_split_opts`, its report (`type: ab_split`) per-group figures in `ab_split{a, b}`, and its
+sent-to items each recipient's `absplit_group` (a, b or winner). A variate campaign has
+`variate_settings` with each combination's recipient count, and nothing anywhere says which
+combination a recipient got: its sent-to carries no group, its report no `ab_split`, and
+`/reports/{id}/sub-reports` lists only child campaigns (the winning campaign sent to the rest after
+the test), whose reports carry no combination either. Combinations are told apart only where their
+links differ: each content of `/campaigns/{id}/content` `variate_contents` has its own links.
 """
 
 from __future__ import annotations
@@ -17,15 +26,15 @@ import binascii
 import hashlib
 import uuid
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
 from connectors.sandbox.faults import ERROR_BODIES, page_bounds
 from connectors.sandbox.server import Request, Response, route
-from connectors.sandbox.world import EmailActivity, EmailSend, MailList, World, subscriber_hash
+from connectors.sandbox.world import LANDING, EmailActivity, EmailSend, MailList, World, subscriber_hash
 
 API = "https://us21.api.mailchimp.com/3.0"
 ERRORS_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
@@ -223,17 +232,28 @@ def _activity_items(world: World, send_id: str, now: datetime, since: datetime |
 @lru_cache(maxsize=64)
 def _figures(world: World, send_id: str, now: datetime) -> dict[str, Any]:
     send = next(s for s in world.sends if s.id == send_id)
-    acts = [a for a in send.activity if a.ts <= now]
+    return _tally(send.recipients, [a for a in send.activity if a.ts <= now])
+
+
+@lru_cache(maxsize=16)
+def _winner_figures(world: World, send_id: str, now: datetime) -> dict[str, Any]:
+    """The winning campaign of a variate send: its remainder's share of the activity."""
+    send = next(s for s in world.sends if s.id == send_id)
+    remainder = set(send.variate_design.remainder)
+    return _tally(send.variate_design.remainder, [a for a in send.activity if a.ts <= now and a.email in remainder])
+
+
+def _tally(recipients: list[str], acts: list[EmailActivity]) -> dict[str, Any]:
     bounced = {a.email: a.bounce_type for a in acts if a.action == "bounce"}
     opens = [a for a in acts if a.action == "open"]
     clicks = [a for a in acts if a.action == "click"]
     hard = sum(1 for t in bounced.values() if t == "hard")
     soft = sum(1 for t in bounced.values() if t != "hard")
-    delivered = len(send.recipients) - hard - soft
+    delivered = len(recipients) - hard - soft
     unique_opens = len({a.email for a in opens})
     subscriber_clicks = len({a.email for a in clicks})
     return {
-        "emails_sent": len(send.recipients), "hard_bounces": hard, "soft_bounces": soft, "bounced": bounced,
+        "emails_sent": len(recipients), "hard_bounces": hard, "soft_bounces": soft, "bounced": bounced,
         "opens_total": len(opens), "unique_opens": unique_opens,
         "open_rate": unique_opens / delivered if delivered else 0,
         "clicks_total": len(clicks), "unique_clicks": len({(a.email, a.url) for a in clicks}),
@@ -257,27 +277,63 @@ def _sorted(req: Request, sends: list[EmailSend]) -> list[EmailSend]:
     return sorted(sends, key=key, reverse=(req.arg("sort_dir", "ASC").upper() == "DESC"))
 
 
+def _campaign_type(send: EmailSend) -> str:
+    return "absplit" if send.absplit else "variate" if send.variate else "regular"
+
+
 def _variate_settings(send: EmailSend) -> dict:
-    ids = [hashlib.md5(f"{send.id}-combo-{i}".encode()).hexdigest()[:10] for i in range(2)]
-    half = len(send.recipients) // 2
+    """Each combination's recipient count (they sum to the test's size); never who got which."""
+    design = send.variate_design
+    counts = Counter(design.assignment.values())
     return {
-        "winning_combination_id": ids[0], "winning_campaign_id": hashlib.md5(f"{send.id}-win".encode()).hexdigest()[:10],
-        "winner_criteria": "opens", "wait_time": 240, "test_size": 50,
-        "subject_lines": [send.subject, f"{send.subject}: last chance"], "send_times": [], "from_names": ["Shop"],
-        "reply_to_addresses": ["news@shop.example"], "contents": ["Content A"],
+        "winning_combination_id": design.combinations[design.winning_combination].id,
+        "winning_campaign_id": design.winning_campaign_id,
+        "winner_criteria": design.winner_criteria, "wait_time": design.wait_minutes, "test_size": design.test_size,
+        "subject_lines": list(design.subject_lines), "send_times": [], "from_names": ["Shop"],
+        "reply_to_addresses": ["news@shop.example"], "contents": list(design.contents),
         "combinations": [
-            {"id": ids[0], "subject_line": 0, "send_time": 0, "from_name": 0, "reply_to": 0, "content_description": 0, "recipients": half},
-            {"id": ids[1], "subject_line": 1, "send_time": 0, "from_name": 0, "reply_to": 0, "content_description": 0,
-             "recipients": len(send.recipients) - half},
+            {"id": c.id, "subject_line": c.subject_line, "send_time": 0, "from_name": 0, "reply_to": 0,
+             "content_description": c.content, "recipients": counts[k]}
+            for k, c in enumerate(design.combinations)
         ],
     }
+
+
+def _ab_split_opts(send: EmailSend) -> dict:
+    ab = send.absplit
+    return {
+        "split_test": "subject", "pick_winner": ab.plan.pick_winner, "wait_units": "hours", "wait_time": ab.plan.wait_hours,
+        "split_size": ab.plan.split_size, "from_name_a": "Shop", "from_name_b": "Shop",
+        "reply_email_a": "news@shop.example", "reply_email_b": "news@shop.example",
+        "subject_a": ab.plan.subjects[0], "subject_b": ab.plan.subjects[1],
+        "send_time_a": _iso(send.send_time), "send_time_b": _iso(send.send_time), "send_time_winner": _iso(ab.winner_send_time),
+    }
+
+
+@lru_cache(maxsize=16)
+def _ab_split(world: World, send_id: str, now: datetime) -> dict:
+    """Per test group, the real group fields only; the winner group is in the campaign's totals, not here."""
+    send = next(s for s in world.sends if s.id == send_id)
+    groups = {}
+    for group in ("a", "b"):
+        emails = {e for e, g in send.absplit.groups.items() if g == group}
+        acts = [a for a in send.activity if a.email in emails and a.ts <= now]
+        opens = [a for a in acts if a.action == "open"]
+        groups[group] = {
+            "bounces": len({a.email for a in acts if a.action == "bounce"}), "abuse_reports": 0,
+            "unsubs": len(emails & send.absplit.unsubscribers),
+            "recipient_clicks": len({a.email for a in acts if a.action == "click"}), "forwards": 0, "forwards_opens": 0,
+            "opens": len(opens), "last_open": _iso(max((a.ts for a in opens), default=None)),
+            "unique_opens": len({a.email for a in opens}),
+        }
+    return groups
 
 
 def _campaign(req: Request, send: EmailSend) -> dict:
     lst = _list(req.world, send.list_id)
     f = _figures(req.world, send.id, req.now)
     body = {
-        "id": send.id, "web_id": send.web_id, "parent_campaign_id": "", "type": "variate" if send.variate else "regular",
+        "id": send.id, "web_id": send.web_id, "parent_campaign_id": "", "type": _campaign_type(send),
         "create_time": _iso(send.create_time), "archive_url": f"https://mailchi.mp/example/{send.id}",
         "long_archive_url": f"https://us21.campaign-archive.com/?u=0&id={send.id}", "status": "sent",
         "emails_sent": f["emails_sent"], "send_time": _iso(send.send_time), "content_type": "template",
@@ -298,19 +354,32 @@ def _campaign(req: Request, send: EmailSend) -> dict:
         "delivery_status": {"enabled": False},
         "_links": _links(f"{API}/campaigns/{send.id}", "self", "parent", "abuse-reports", "feedback", "send-checklist"),
     }
-    if send.variate:
+    if send.variate_design:
         body["variate_settings"] = _variate_settings(send)
+    if send.absplit:
+        body["ab_split_opts"] = _ab_split_opts(send)
     return body
 
 
-def _report(req: Request, send: EmailSend) -> dict:
+_REPORT_TYPES = {"absplit": "ab_split", "variate": "variate", "regular": "regular"}
+
+
+def _report(req: Request, send: EmailSend, winner_of_test: bool = False) -> dict:
+    """A campaign's report; `winner_of_test` gives the report of a variate's winning campaign instead."""
     lst = _list(req.world, send.list_id)
-    f = _figures(req.world, send.id, req.now)
-    return {
-        "id": send.id, "campaign_title": send.title, "type": "variate" if send.variate else "regular",
+    if winner_of_test:
+        f = _winner_figures(req.world, send.id, req.now)
+        campaign_id, title, report_type = send.variate_design.winning_campaign_id, f"{send.title} (winner)", "regular"
+        send_time, unsubscribed = _winner_send_time(send), 0
+    else:
+        f = _figures(req.world, send.id, req.now)
+        campaign_id, title, report_type = send.id, send.title, _REPORT_TYPES[_campaign_type(send)]
+        send_time, unsubscribed = send.send_time, send.unsubscribed
+    body = {
+        "id": campaign_id, "campaign_title": title, "type": report_type,
         "list_id": send.list_id, "list_is_active": True, "list_name": lst.name if lst else "",
         "subject_line": send.subject, "preview_text": "", "emails_sent": f["emails_sent"], "abuse_reports": 0,
-        "unsubscribed": send.unsubscribed, "send_time": _iso(send.send_time), "rss_last_send": "",
+        "unsubscribed": unsubscribed, "send_time": _iso(send_time), "rss_last_send": "",
         "bounces": {"hard_bounces": f["hard_bounces"], "soft_bounces": f["soft_bounces"], "syntax_errors": 0},
         "forwards": {"forwards_count": 0, "forwards_opens": 0},
         "opens": {"opens_total": f["opens_total"], "proxy_excluded_opens": f["opens_total"],
@@ -321,8 +390,24 @@ def _report(req: Request, send: EmailSend) -> dict:
                    "last_click": _iso(f["last_click"])},
         "facebook_likes": {"recipient_likes": 0, "unique_likes": 0, "facebook_likes": 0},
         "list_stats": {"sub_rate": 0, "unsub_rate": 0, "open_rate": 0, "click_rate": 0},
-        "_links": _links(f"{API}/reports/{send.id}", "self", "parent", "campaign", "sent-to", "email-activity"),
+        "_links": _links(f"{API}/reports/{campaign_id}", "self", "parent", "campaign", "sent-to", "email-activity"),
     }
+    if send.absplit and not winner_of_test:
+        body["ab_split"] = _ab_split(req.world, send.id, req.now)
+    return body
+
+
+def _winner_send_time(send: EmailSend) -> datetime:
+    return send.send_time + timedelta(minutes=send.variate_design.wait_minutes)
+
+
+def _winning_campaign_of(req: Request, campaign_id: str) -> EmailSend | None:
+    """The variate send whose winning campaign (sent after the test, once it has been) has this id."""
+    for s in _sends(req):
+        design = s.variate_design
+        if design and design.remainder and design.winning_campaign_id == campaign_id and _winner_send_time(s) <= req.now:
+            return s
+    return None
 
 
 def _ip(email: str) -> str:
@@ -367,6 +452,67 @@ def reports(req: Request) -> Response:
     return _page(req, [_report(req, s) for s in sends], "reports")
 
 
+@route("GET", r"/3\.0/reports/(?P<campaign_id>[^/]+)", "mailchimp.report")
+@_guard
+def report(req: Request) -> Response:
+    campaign_id = req.match["campaign_id"]
+    send = _send(req, campaign_id)
+    if send is not None:
+        return Response(200, _one(req, _report(req, send)))
+    parent = _winning_campaign_of(req, campaign_id)
+    if parent is not None:
+        return Response(200, _one(req, _report(req, parent, winner_of_test=True)))
+    return _fail(404, "The requested resource could not be found.")
+
+
+@route("GET", r"/3\.0/reports/(?P<campaign_id>[^/]+)/sub-reports", "mailchimp.sub_reports")
+@_guard
+def sub_reports(req: Request) -> Response:
+    """Reports of a campaign's child campaigns: for a variate send, its winning campaign once sent."""
+    send = _send(req, req.match["campaign_id"])
+    if send is None:
+        return _fail(404, "The requested resource could not be found.")
+    children = [_report(req, send, winner_of_test=True)] if _winning_campaign_of(
+        req, send.variate_design.winning_campaign_id if send.variate_design else "") else []
+    body = {"reports": children, "campaign_id": send.id, "total_items": len(children),
+            "_links": _links(f"{API}/reports/{send.id}/sub-reports", "self", "parent")}
+    _exclude_fields(body, "reports", req.arg("exclude_fields"))
+    return Response(200, body, records_key="reports")
+
+
+@route("GET", r"/3\.0/campaigns/(?P<campaign_id>[^/]+)/content", "mailchimp.campaign_content")
+@_guard
+def campaign_content(req: Request) -> Response:
+    """The campaign's HTML; a variate campaign's `variate_contents` in the order of `variate_settings.contents`,
+    each with the links its content carries."""
+    send = _send(req, req.match["campaign_id"])
+    if send is None:
+        return _fail(404, "The requested resource could not be found.")
+    landing = f"{LANDING}/c/{send.campaign_key}" if send.campaign_key else f"{LANDING}/news"
+    design = send.variate_design
+
+    def html(label: str, utm_content: str | None) -> str:
+        href = f"{landing}?utm_content={utm_content}" if utm_content else landing
+        return (f"<html><body><h1>{send.subject}</h1><p>{label}</p>"
+                f'<a href="{href}">Shop now</a> <a href="*|UNSUB|*">Unsubscribe</a></body></html>')
+
+    if design:
+        variants = [{"content_label": label, "plain_text": f"{label}\n{landing}", "html": html(label, u)}
+                    for label, u in zip(design.contents, design.utm_contents, strict=True)]
+        body = {"variate_contents": variants, "plain_text": variants[0]["plain_text"], "html": variants[0]["html"]}
+    else:
+        body = {"plain_text": f"{send.subject}\n{landing}", "html": html(send.subject, None)}
+    body.update(archive_html=body["html"], _links=_links(f"{API}/campaigns/{send.id}/content", "self", "parent"))
+    return Response(200, _one(req, body))
+
+
+def _one(req: Request, body: dict) -> dict:
+    """A single resource: `exclude_fields` applies to its own top-level fields."""
+    for name in filter(None, (p.strip() for p in (req.arg("exclude_fields") or "").split(","))):
+        body.pop(name, None)
+    return body
+
+
 @route("GET", r"/3\.0/reports/(?P<campaign_id>[^/]+)/email-activity", "mailchimp.email_activity")
 @_guard
 def email_activity(req: Request) -> Response:
@@ -396,7 +542,6 @@ def sent_to(req: Request) -> Response:
         return _fail(404, "The requested resource could not be found.")
     f = _figures(req.world, send.id, req.now)
     by_email = _activity_by_email(req.world, send.id, req.now)
-    half = len(send.recipients) // 2
 
     def build(i: int) -> dict:
         email = send.recipients[i]
@@ -408,7 +553,7 @@ def sent_to(req: Request) -> Response:
             "merge_fields": {"FNAME": first.title(), "LNAME": last.rstrip("0123456789").title()},
             "vip": False, "status": f["bounced"].get(email) or "sent", "open_count": len(opens),
             "last_open": _iso(opens[-1].ts) if opens else "",
-            "absplit_group": ("a" if i < half else "b") if send.variate else "", "gmt_offset": 0,
+            "absplit_group": send.absplit.groups.get(email, "") if send.absplit else "", "gmt_offset": 0,
             "campaign_id": send.id, "list_id": send.list_id, "list_is_active": True,
             "_links": _links(f"{API}/reports/{send.id}/sent-to/{email_id}", "self", "parent"),
         }

@@ -1,13 +1,15 @@
 """The `publish` asset: the marts, as a PII-free serving snapshot for BI tools.
 
-It depends on every mart, so it runs after `dbt build` in the same run and is skipped when the
-dbt step failed, which it does when any error-severity dbt test (a blocking asset check) fails:
-a run that fails its checks never replaces the snapshot readers see.
+It depends on every mart (the dbt marts and the experiment statistics computed from them), so it
+runs after `dbt build` and the statistics in the same run and is skipped when either failed, which
+they do when any error-severity dbt test or experiment check (a blocking asset check) fails: a run
+that fails its checks never replaces the snapshot readers see.
 """
 
 
 import dagster as dg
 
+from dagster_project.defs.experiments import RESULTS_KEY as EXPERIMENT_RESULTS_KEY
 from dagster_project.defs.resources import EngagementSettings
 from dagster_project.defs.transform import engagement_dbt_models
 from dagster_project.lib.publish import publish_snapshot
@@ -16,7 +18,8 @@ from dagster_project.lib.warehouse import connect
 
 CHANNELS = ("web", "email", "social", "any")
 
-MART_KEYS = sorted((key for key in engagement_dbt_models.keys if key.path[0] == "marts"), key=lambda k: k.path)
+MART_KEYS = sorted([*(key for key in engagement_dbt_models.keys if key.path[0] == "marts"), EXPERIMENT_RESULTS_KEY],
+                   key=lambda k: k.path)
 
 
 def engaged_users_by_channel(warehouse: str) -> dict[str, int]:

@@ -60,6 +60,6 @@ def build_client(
         return HubSpotClient.from_settings(
             access_token=s("HUBSPOT_ACCESS_TOKEN"), base_url=s("HUBSPOT_API_URL"),
             user_id_property=s("HUBSPOT_USER_ID_PROPERTY"), x_handle_property=s("HUBSPOT_X_HANDLE_PROPERTY"),
-            facebook_id_property=s("HUBSPOT_FACEBOOK_ID_PROPERTY"), **common,
+            facebook_id_property=s("HUBSPOT_FACEBOOK_ID_PROPERTY"), holdout_property=s("HUBSPOT_HOLDOUT_PROPERTY"), **common,
         )
     raise KeyError(source)

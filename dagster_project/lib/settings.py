@@ -27,6 +27,7 @@ OPTIONAL_DEFAULTS = {
     "HUBSPOT_USER_ID_PROPERTY": "site_user_id",
     "HUBSPOT_X_HANDLE_PROPERTY": "twitterhandle",
     "HUBSPOT_FACEBOOK_ID_PROPERTY": "facebook_user_id",
+    "HUBSPOT_HOLDOUT_PROPERTY": "engagement_holdout",
 }
 
 

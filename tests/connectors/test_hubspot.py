@@ -40,7 +40,8 @@ def truth(world, now: datetime, since: datetime | None = None) -> dict[str, dict
     """Expected records straight from the world's CRM contacts, exactly as stored."""
     return {
         c.id: {"id": c.id, "email": c.email, "site_user_id": c.site_user_id, "x_handle": c.twitterhandle,
-               "facebook_user_id": c.facebook_user_id, "created_at": c.created, "updated_at": c.modified, "archived": False}
+               "facebook_user_id": c.facebook_user_id, "holdout": c.holdout, "created_at": c.created, "updated_at": c.modified,
+               "archived": False}
         for c in world.contacts
         if c.created <= now and (since is None or c.modified >= since)
     }

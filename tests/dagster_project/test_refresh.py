@@ -35,7 +35,7 @@ def table_fingerprints(db) -> dict[str, tuple[int, str]]:
 def test_refresh_loads_every_stream_matching_the_world_and_a_rerun_changes_nothing(env, sandbox, world):
     first = run_refresh(world.start, world.end)
     assert first.success, first.failures
-    assert len(first.streams) == 17
+    assert len(first.streams) == 20
 
     now = sandbox.now
     window_start = world.start - timedelta(days=7)

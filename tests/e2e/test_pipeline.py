@@ -35,6 +35,10 @@ MARTS = {
     "dim_campaign": "campaign_key",
     "dim_person": "person_id",
     "fct_identity_match_rates": "source",
+    "dim_experiment": "experiment_id",
+    "fct_experiment_arms": "experiment_id, arm",
+    "fct_experiment_results": "experiment_id, arm, metric",
+    "fct_person_value_monthly": "person_id, month",
 }
 
 

@@ -29,6 +29,8 @@ final as (
         lower(trim(action)) as action,
         timestamp as occurred_at,
         url,
+        -- the click's utm_content as written in the link (not percent-decoded): tells variate combinations apart
+        nullif(regexp_extract(url, '[?&]utm_content=([^&#]*)', 1), '') as utm_content,
         bounce_type,
         _loaded_at
     from source

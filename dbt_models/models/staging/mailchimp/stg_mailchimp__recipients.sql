@@ -26,6 +26,8 @@ final as (
         {{ normalise_email('email_address') }} as email,
         status as delivery_status,
         list_id,
+        -- a, b (test groups) or winner (the rest, sent the winning version) for A/B split campaigns
+        nullif(lower(trim(absplit_group)), '') as absplit_group,
         _loaded_at
     from source
 
