@@ -1,4 +1,4 @@
-"""`python -m benchmarks [ingest|e2e|daily|all] [--records N ...] [--seed 7] [--days 28] [--repeat 1]`
+"""`python -m benchmarks [ingest|e2e|daily|horizon|all] [--records N ...] [--seed 7] [--days 28] [--repeat 1]`
 
 Each benchmark is a module with `run(**kwargs) -> result` that prints its own Markdown tables (the
 machine line, scale, seed and command first) and raises when its result differs from the sandbox
@@ -20,6 +20,7 @@ BENCHMARKS = {
     "ingest": "benchmarks.ingest",  # P1/P2: ingest throughput against dlt
     "e2e": "benchmarks.e2e",  # end to end at 100k / 1M / 10M records, per-stage time and memory
     "daily": "benchmarks.daily",  # P4: the daily refresh
+    "horizon": "benchmarks.horizon",  # requests the engagement horizon adds to a daily run
 }
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from connectors.http import RetryPolicy
 from connectors.sandbox.faults import page_bounds
 from connectors.sandbox.server import Response, SandboxServer, route
 from connectors.sandbox.world import World, WorldConfig
+
+# Tests run many refreshes a minute against one sandbox (real runs are a day apart): X's 15-minute
+# rate windows shrink to 3 s, with X's limits per window, so a spent window costs seconds, not minutes.
+os.environ.setdefault("ENGAGEMENT_SANDBOX_RATE_WINDOW_SECONDS", "3")
 
 # A generic paged endpoint for testing the shared HTTP and fault machinery without any one API.
 ITEMS = [{"id": str(i), "value": i} for i in range(10)]

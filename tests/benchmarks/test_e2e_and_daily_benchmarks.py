@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import daily, e2e
+from benchmarks import daily, e2e, horizon
 
 pytestmark = pytest.mark.slow
 
@@ -26,3 +26,11 @@ def test_daily_refresh_fetches_a_fraction_of_the_full_rebuild():
     assert 0 < result["daily"]["fetched"] < result["full"]["fetched"] / 3
     assert 0 < result["daily"]["dbt_seconds"] and 0 < result["full"]["dbt_seconds"]  # this run's own run_results
     assert 0 < result["share"] and "daily / full" in daily.report(result)
+
+
+def test_horizon_benchmark_counts_the_extra_requests_within_xs_limits():
+    printed: list[str] = []
+    result = horizon.run(scale=0.1, out=printed.append)
+    assert result["requests"]["default horizon"] > result["requests"]["lookback only"] > 0
+    assert 0 < result["x_calls"]["x.liking_users"] <= 75
+    assert "extra" in printed[1] and "allowed per 15 min" in printed[2]
