@@ -435,9 +435,12 @@ class MailchimpClient(ApiClient):
                     ids.append(_path(c, "id", stream, str, name="campaigns.id"))
         for cid in dict.fromkeys(ids):
             path = f"/campaigns/{cid}/content"
-            body = self.request("GET", f"{self.base_url}{path}", endpoint=path, params={"exclude_fields": "_links"})
+            params = {"exclude_fields": "_links,plain_text,archive_html,variate_contents.plain_text"}
+            body = self.request("GET", f"{self.base_url}{path}", endpoint=path, params=params)
             if not isinstance(body, Mapping):
                 raise SchemaError(SOURCE, stream, "content", f"not a JSON object ({type(body).__name__})")
+            if isinstance(body.get("variate_contents"), list):
+                body = {**body, "variate_contents": self.watch_fields(stream, body["variate_contents"])}
             yield variate_contents_from_api(body, cid)
 
     def _read_list_members(self, window: Window) -> Iterator[list[dict]]:

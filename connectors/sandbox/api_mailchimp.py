@@ -503,7 +503,8 @@ def campaign_content(req: Request) -> Response:
     else:
         body = {"plain_text": f"{send.subject}\n{landing}", "html": html(send.subject, None)}
     body.update(archive_html=body["html"], _links=_links(f"{API}/campaigns/{send.id}/content", "self", "parent"))
-    return Response(200, _one(req, body))
+    _exclude_fields(body, "variate_contents", req.arg("exclude_fields"))
+    return Response(200, body, records_key="variate_contents" if design else None)
 
 
 def _one(req: Request, body: dict) -> dict:
