@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from dagster_project.defs.resources import EngagementSettings
-from dagster_project.lib.experiment_stats import RESULT_COLUMNS, RESULT_SCHEMA, analyse_all
+from dagster_project.lib.experiment_stats import DEFAULT_MIN_UNITS_PER_ARM, RESULT_COLUMNS, RESULT_SCHEMA, analyse_all
 from dagster_project.lib.warehouse import connect
 
 RESULTS_KEY = dg.AssetKey(["marts", "fct_experiment_results"])
@@ -81,7 +81,7 @@ def read_marts(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], list[dict], 
     minimums = {int(e.pop("min_units_per_arm")) for e in experiments}
     if len(minimums) > 1:
         raise ValueError(f"marts.dim_experiment holds several min_units_per_arm values {sorted(minimums)}; expected one")
-    return long_arm_rows(arms), experiments, minimums.pop() if minimums else 30
+    return long_arm_rows(arms), experiments, minimums.pop() if minimums else DEFAULT_MIN_UNITS_PER_ARM
 
 
 def write_results(con: duckdb.DuckDBPyConnection, rows: Sequence[dict]) -> int:
