@@ -8,22 +8,14 @@ with
 latest_x as (
 
     select post_id, snapshot_date, like_count, repost_count + quote_count as shares, reply_count
-    from (
-        select *, row_number() over (partition by post_id order by snapshot_date desc) as newest_first
-        from {{ ref('stg_x__post_snapshots') }}
-    ) as snapshots
-    where newest_first = 1
+    from ({{ deduplicate(ref('stg_x__post_snapshots'), ['post_id'], 'snapshot_date desc') }}) as newest
 
 ),
 
 latest_facebook as (
 
     select post_id, snapshot_date, reaction_count, share_count, comment_count
-    from (
-        select *, row_number() over (partition by post_id order by snapshot_date desc) as newest_first
-        from {{ ref('stg_facebook__post_snapshots') }}
-    ) as snapshots
-    where newest_first = 1
+    from ({{ deduplicate(ref('stg_facebook__post_snapshots'), ['post_id'], 'snapshot_date desc') }}) as newest
 
 ),
 
