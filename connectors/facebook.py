@@ -41,7 +41,7 @@ DEFAULT_BASE_URL = "https://graph.facebook.com/v24.0"
 MAX_PAGE_SIZE = 100
 THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, 80001})
 INVALID_TOKEN_CODE = 190
-# Current post-level views metric; post_impressions* were retired on 2025-11-15 (API_NOTES §4.3).
+# Current post-level views metric; post_impressions* were retired by Meta on 2025-11-15.
 POST_INSIGHT_METRICS: tuple[str, ...] = ("post_media_view",)
 # Query parameters never to send, even when Meta puts them into a `next` URL.
 CREDENTIAL_PARAMS = frozenset({"access_token", "appsecret_proof"})

@@ -1,7 +1,7 @@
 """Mailchimp Marketing API 3.0: sent campaigns, their reports, per-recipient activity and recipients,
 and list members (reference data).
 
-Wire format (API_NOTES.md §3): base URL `https://<dc>.api.mailchimp.com/3.0` where `<dc>` is the
+Wire format: base URL `https://<dc>.api.mailchimp.com/3.0` where `<dc>` is the
 API key's suffix; HTTP Basic auth with any username and the key as password; `count` (at most
 1000) / `offset` paging over `total_items`; errors as problem JSON (`title`, `detail`); 429 when
 more than 10 connections are open, with no rate-limit headers (urllib3's backoff handles it).

@@ -4,7 +4,7 @@ Paths accept any `/v{N}.0` prefix. The page token is accepted as `Authorization:
 `access_token` query parameter, as on the real Graph API; which query parameters each server saw
 is recorded (`query_params_seen`) so tests can prove a client never put the token in a URL.
 
-Wire behaviours imitated (see API_NOTES §4, §8.4, §10):
+Wire behaviours imitated, as the Graph API has them:
 - answers as of the server's clock: posts created later do not exist yet, counters only count
   events that have happened;
 - `fields` is honoured at the top level (unknown fields fail with (#100)); `shares` is omitted
@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 from connectors.sandbox.faults import ERROR_BODIES, page_bounds
-from connectors.sandbox.server import Request, Response, route
+from connectors.sandbox.routing import Request, Response, route
 from connectors.sandbox.world import FACEBOOK_PAGE_ID, Post
 
 V = r"/v\d+\.0"
@@ -314,10 +314,9 @@ def insights(req: Request) -> Response:
     metrics = [m for m in (req.match["metric_path"] or req.arg("metric") or "").split(",") if m]
     if not metrics or any(m not in VALID_POST_METRICS for m in metrics):  # one bad metric fails the whole call
         return _fail("(#100) The value must be a valid insights metric", 100)
-    interactions = sum(1 for e in post.events if e.ts <= req.now)
     data = []
     for metric in metrics:
-        value = interactions * post.impressions_per_interaction
+        value = post.reach(req.now)
         data.append({"name": metric, "period": "lifetime", "values": [{"value": value}],
                      "title": "Lifetime Post Media Views", "description": "Lifetime: The number of times your post was on screen.",
                      "id": f"{post.id}/insights/{metric}/lifetime"})

@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import Any
 
 from connectors.sandbox.faults import ERROR_BODIES, page_bounds
-from connectors.sandbox.server import Request, Response, route
+from connectors.sandbox.routing import Request, Response, route
 from connectors.sandbox.world import GA4_PROPERTY_ID, GA4_TIME_ZONE, ExperienceImpression, WebSession, World
 
 MAX_LIMIT = 250_000

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 
 from connectors.sandbox.faults import ERROR_BODIES, page_bounds
-from connectors.sandbox.server import Request, Response, route
+from connectors.sandbox.routing import Request, Response, route
 from connectors.sandbox.world import CrmContact, World
 
 SEARCH_CAP = 10_000

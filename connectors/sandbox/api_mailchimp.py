@@ -1,6 +1,6 @@
 """Sandbox routes for the Mailchimp Marketing API 3.0 (`/3.0/...`), over the world's email sends.
 
-Wire behaviour follows API_NOTES.md §3: HTTP Basic auth with any username and the API key as the
+Wire behaviour of the real API: HTTP Basic auth with any username and the API key as the
 password; `count` (default 10, at most 1000) / `offset` paging with `total_items`; RFC 7807
 "problem" JSON for errors; `_links` noise on every object (dropped by `exclude_fields`); timestamps
 as ISO 8601 with `+00:00` and whole seconds. Only sends whose send time has passed on the sandbox
@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import Any
 
 from connectors.sandbox.faults import ERROR_BODIES, page_bounds
-from connectors.sandbox.server import Request, Response, route
+from connectors.sandbox.routing import Request, Response, route
 from connectors.sandbox.world import LANDING, EmailActivity, EmailSend, MailList, World, subscriber_hash
 
 API = "https://us21.api.mailchimp.com/3.0"

@@ -3,7 +3,7 @@
 Everything is answered as of the server's clock (`req.now`): posts created after it do not exist
 yet, interactions after it have not happened, `public_metrics` count what happened until then.
 
-Wire behaviours imitated (API_NOTES §5, §8.5, §10):
+Wire behaviours imitated, as X API v2 has them:
 * `Authorization: Bearer` checked first; a wrong token is 401 with X's problem body.
 * Field selection: a tweet carries `id`, `text`, `edit_history_tweet_ids` plus what `tweet.fields`
   asks for (`author_id` also comes with `expansions=author_id`); users carry `id`, `name`,
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from connectors.sandbox.faults import ERROR_BODIES, page_bounds
-from connectors.sandbox.server import Request, Response, route
+from connectors.sandbox.routing import Request, Response, route
 from connectors.sandbox.world import X_ACCOUNT_ID, X_ACCOUNT_USERNAME, Post
 
 LIKERS_CAP = 100
@@ -283,7 +283,7 @@ def public_metrics(post: Post, now: datetime) -> dict:
     """Lifetime counters as of `now`; impressions grow with interactions plus a deterministic base reach."""
     n = {k: len(post.events_of(k, now)) for k in ("like", "repost", "reply", "quote")}
     return {"retweet_count": n["repost"], "reply_count": n["reply"], "like_count": n["like"], "quote_count": n["quote"],
-            "bookmark_count": n["like"] // 5, "impression_count": (sum(n.values()) + 1) * post.impressions_per_interaction}
+            "bookmark_count": n["like"] // 5, "impression_count": post.reach(now)}
 
 
 def _mention_entity(text: str) -> dict:

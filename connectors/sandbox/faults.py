@@ -27,10 +27,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from connectors.sandbox.server import Response, SandboxServer
+from connectors.sandbox.routing import Response
 
 TRANSPORT = {"429", "5xx", "throttle", "redirect", "drop", "slow", "truncate", "bad_json"}
 RECORDS = {"overlap", "extra_fields", "missing_field", "wrong_type"}
@@ -56,9 +55,7 @@ class FaultRule:
         if self.kind not in TRANSPORT | RECORDS:
             raise ValueError(f"unknown fault kind {self.kind!r}")
 
-    def response(self, endpoint: str, server: SandboxServer) -> Response:
-        from connectors.sandbox.server import Response
-
+    def response(self, endpoint: str, server: Any) -> Response:
         api = endpoint.split(".")[0]
         body_for = ERROR_BODIES.get(api, lambda status, message, code: {"message": message})
         headers: dict[str, str] = {}

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import email.utils
 import json
-import re
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from connectors.sandbox import api_facebook, api_ga4, api_hubspot, api_mailchimp, api_x  # noqa: F401 (their routes)
 from connectors.sandbox.faults import FaultPlan, FaultRule
+from connectors.sandbox.routing import ROUTES, Request, Response, route  # noqa: F401 (Response, route: for tests' routes)
 from connectors.sandbox.world import World, WorldConfig
 
 
@@ -34,70 +34,6 @@ class Credentials:
     hubspot_token: str = "pat-na1-sandbox-hubspot-token"
 
 
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-    match: re.Match
-    server: SandboxServer
-    endpoint: str
-
-    def arg(self, name: str, default: str | None = None) -> str | None:
-        values = self.query.get(name)
-        return values[0] if values else default
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body or b"{}")
-        except ValueError:
-            return None
-
-    @property
-    def world(self) -> World:
-        return self.server.world
-
-    @property
-    def now(self) -> datetime:
-        return self.server.now
-
-    @property
-    def credentials(self) -> Credentials:
-        return self.server.credentials
-
-    def fault(self, kind: str) -> FaultRule | None:
-        """Consume a data-shaping fault (overlap, extra_fields, ...) if one is armed here."""
-        return self.server.faults.take(self.endpoint, kind)
-
-
-@dataclass
-class Response:
-    status: int
-    body: Any = None  # JSON-serialisable, or bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    records_key: str | None = None  # where the records sit, for record-shaping faults
-
-
-Handler = Callable[[Request], Response]
-_ROUTES: list[tuple[str, re.Pattern, str, Handler]] = []
-
-
-def route(method: str, pattern: str, endpoint: str) -> Callable[[Handler], Handler]:
-    """Register a handler; `endpoint` names it for faults and request counts, e.g. 'x.tweets'."""
-
-    def register(fn: Handler) -> Handler:
-        _ROUTES.append((method, re.compile(pattern + r"$"), endpoint, fn))
-        return fn
-
-    return register
-
-
-def _load_apis() -> None:
-    from connectors.sandbox import api_facebook, api_ga4, api_hubspot, api_mailchimp, api_x  # noqa: F401
-
-
 class SandboxServer:
     def __init__(
         self,
@@ -106,7 +42,6 @@ class SandboxServer:
         port: int = 0,
         credentials: Credentials | None = None,
     ):
-        _load_apis()
         self.world = world or World(WorldConfig())
         self.credentials = credentials or Credentials()
         self.faults = FaultPlan()
@@ -164,7 +99,7 @@ class SandboxServer:
         path = parts.path
         if path.startswith("/_sandbox/"):
             return self._control(method, path, body), None
-        for m, pattern, endpoint, handler in _ROUTES:
+        for m, pattern, endpoint, handler in ROUTES:
             match = pattern.match(path)
             if m == method and match:
                 query = parse_qs(parts.query, keep_blank_values=True)

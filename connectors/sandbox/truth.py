@@ -1,6 +1,6 @@
 """Ground truth of a sandbox world, computed straight from the world (never through the APIs).
 
-Definitions follow DESIGN.md: a person is a connected component of identifiers (normalised
+Definitions follow the README: a person is a connected component of identifiers (normalised
 email, site user id, CRM contact id, X user id, Facebook user id) linked by CRM contacts; an
 engaged user of a campaign had an engaged web session, opened or clicked one of its sends, or
 interacted with one of its posts in a way the APIs can attribute to an account (likes within X's
@@ -220,8 +220,6 @@ def social_engagement_daily(world: World, now: datetime | None = None) -> dict[t
     """(date, platform, post id) -> the day's social figures, for a pipeline that took ONE snapshot of
     every post's counters at `now`: that first snapshot's counts land on the post's creation day;
     replies, comments and mentions on their own creation day. Mentions are X posts by others."""
-    from connectors.sandbox.api_x import public_metrics
-
     now = now or world.default_now
     out: dict[tuple, dict] = {}
 
@@ -236,15 +234,10 @@ def social_engagement_daily(world: World, now: datetime | None = None) -> dict[t
         if post.created_at > now:
             continue
         first = row(post.created_at.date(), post.platform, post.id, "post", post.campaign_key)
-        if post.platform == "x":
-            counters = public_metrics(post, now)
-            first["likes"] = counters["like_count"]
-            first["shares"] = counters["retweet_count"] + counters["quote_count"]
-            first["impressions"] = counters["impression_count"]
-        else:
-            first["likes"] = len(post.events_of("reaction", now))
-            first["shares"] = len(post.events_of("share", now))
-            first["impressions"] = sum(1 for e in post.events if e.ts <= now) * post.impressions_per_interaction
+        like, shares = ("like", ("repost", "quote")) if post.platform == "x" else ("reaction", ("share",))
+        first["likes"] = len(post.events_of(like, now))
+        first["shares"] = sum(len(post.events_of(kind, now)) for kind in shares)
+        first["impressions"] = post.reach(now)
         for e in post.events_of("reply" if post.platform == "x" else "comment", now):
             row(e.ts.date(), post.platform, post.id, "post", post.campaign_key)["comments"] += 1
     for m in world.x_mentions:

@@ -178,6 +178,15 @@ class Post:
     def events_of(self, kind: str, now: datetime) -> list[SocialEvent]:
         return [e for e in self.events if e.kind == kind and e.ts <= now]
 
+    def reach(self, now: datetime) -> int:
+        """How often the post was seen by `now`: a fact of the world, which X reports as impressions and
+        Meta as views; it grows with the interactions (X counts a base audience before any)."""
+        if self.platform == "x":
+            seen = sum(len(self.events_of(k, now)) for k in ("like", "repost", "reply", "quote")) + 1
+        else:
+            seen = sum(1 for e in self.events if e.ts <= now)
+        return seen * self.impressions_per_interaction
+
 
 @dataclass
 class CrmContact:

@@ -1,4 +1,4 @@
-{#- Cadence tier of a subscriber in one list and period (DESIGN.md): fully_engaged when the
+{#- Cadence tier of a subscriber in one list and period (README, metric dictionary): fully_engaged when the
     opened share of the sends received reaches var('fully_engaged_open_share'), partially_engaged
     with at least one open, dormant otherwise. Compared so that 3 of 4
     at 0.75 is on the boundary. The share is compared as a division (not opened >= share * received):

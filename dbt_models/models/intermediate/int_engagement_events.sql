@@ -1,5 +1,5 @@
 -- one row per engagement of an identifier with a campaign on a channel (web, email, social),
--- the one place that decides what counts as engagement (see DESIGN.md, "engaged user"):
+-- the one place that decides what counts as engagement (README, "Marts and metric dictionary"):
 --   web     a day with an engaged session by a signed-in user (int_web__user_days.is_engaged)
 --   email   an action in var('email_engagement_actions') on a send
 --   social  a like, repost, reply or mention on X; a reaction or a comment with a known author

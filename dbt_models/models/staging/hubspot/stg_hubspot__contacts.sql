@@ -1,4 +1,4 @@
--- one row per CRM contact, identifiers normalised the way DESIGN.md defines them
+-- one row per CRM contact, identifiers normalised as the README defines them (trim + lower-case; handles without a leading @)
 with
 
 source as (
