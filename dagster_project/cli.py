@@ -198,6 +198,8 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if getattr(args, "engine", None):
+        os.environ["ENGAGEMENT_ENGINE"] = args.engine
     with running_sandbox(seed=args.seed, scale=args.scale) as sandbox:
         os.environ.update(sandbox.env())
         os.environ["ENGAGEMENT_SOURCES"] = "ga4,mailchimp,x,facebook,hubspot"
@@ -215,6 +217,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     print(f"serving snapshot (read-only, for BI tools): {serving.resolve()}")
     print(f"working warehouse (raw, staging, intermediate, marts): {Path(os.environ.get('ENGAGEMENT_WAREHOUSE', 'warehouse/engagement.duckdb')).resolve()}")
+    if os.environ.get("ENGAGEMENT_ENGINE", "").strip().lower() == "spark":
+        print(f"lake (raw Parquet, Spark's tables, the published marts): {Path(os.environ.get('ENGAGEMENT_LAKE') or 'warehouse/lake').resolve()}")
     print()
     print(experiments_table(serving))
     return 0
@@ -272,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="start the sandbox, pull its whole world, build, publish, print engaged users")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--scale", type=float, default=1.0, help="1.0 = 1,000 people")
+    demo.add_argument("--engine", choices=("duckdb", "spark"),
+                      help="where dbt runs (sets ENGAGEMENT_ENGINE; default: ENGAGEMENT_ENGINE, else duckdb)")
     demo.set_defaults(func=cmd_demo)
     refresh = sub.add_parser("refresh", help="pull [--start, --end) from the configured APIs, load, build, check, publish")
     refresh.add_argument("--start", required=True, help="first day, YYYY-MM-DD")

@@ -13,8 +13,8 @@ from connectors.streams import StreamSpec, Window
 from dagster_project.defs.partitions import DAILY, SINGLE_RUN
 from dagster_project.defs.resources import EngagementSettings
 from dagster_project.lib.clients import CONNECTORS, build_client
+from dagster_project.lib.engine import cursor_of, ensure_raw_table, load_stream
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import connect, cursor_of, ensure_table, load_stream
 
 PROGRESS_EVERY_PAGES = 20
 
@@ -41,19 +41,13 @@ def is_reference(spec: StreamSpec) -> bool:
 
 def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamSpec) -> dg.MaterializeResult:
     if not settings.enabled(spec.source):
-        con = connect(settings.warehouse)
-        try:  # an empty table keeps every downstream model valid
-            con.execute("begin transaction")
-            ensure_table(con, spec)
-            con.execute("commit")
-        finally:
-            con.close()
+        ensure_raw_table(settings, spec)  # an empty table keeps every downstream model valid
         context.log.info(f"{spec.source} is not in ENGAGEMENT_SOURCES: {spec.table} left as it is")
         return dg.MaterializeResult(metadata={"enabled": False})
 
     if is_reference(spec):
         today = date.today()
-        window = Window(today - timedelta(days=1), today + timedelta(days=1), cursor_of(settings.warehouse, spec))
+        window = Window(today - timedelta(days=1), today + timedelta(days=1), cursor_of(settings, spec))
     else:
         tw = context.partition_time_window
         window = stream_window(spec, tw.start.date(), tw.end.date(), settings)
@@ -65,7 +59,7 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
             )
 
     client = build_client(spec.source, settings, on_progress=progress)
-    result = load_stream(settings.warehouse, spec, client.read(spec.name, window), window)
+    result = load_stream(settings, spec, client.read(spec.name, window), window)
     stats = client.stats
     context.log.info(
         f"{spec.table}: {result.fetched} records in {stats.pages} pages ({stats.requests} requests, "

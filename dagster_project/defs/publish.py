@@ -12,6 +12,7 @@ import dagster as dg
 from dagster_project.defs.experiments import RESULTS_KEY as EXPERIMENT_RESULTS_KEY
 from dagster_project.defs.resources import EngagementSettings
 from dagster_project.defs.transform import engagement_dbt_models
+from dagster_project.lib.engine import is_spark, write_lake_marts
 from dagster_project.lib.publish import publish_snapshot
 from dagster_project.lib.run_window import run_window
 from dagster_project.lib.warehouse import connect
@@ -75,6 +76,8 @@ def publish(context: dg.AssetExecutionContext, engagement: EngagementSettings) -
     settings = engagement.load()
     window = run_window(context.run.tags)
     result = publish_snapshot(settings.warehouse, settings.serving, settings.pii_salt, window=window)
+    if is_spark(settings):  # lake readers get the same salted marts as Parquet
+        context.log.info(f"marts written as Parquet to {write_lake_marts(settings)}")
     engaged = engaged_users_by_channel(settings.warehouse)
     mismatches = reconciliation_mismatches(settings.warehouse)
     if mismatches["reconciliation_mismatched_items"]:

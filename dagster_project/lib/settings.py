@@ -23,6 +23,7 @@ SOURCE_VARIABLES: dict[str, tuple[tuple[str, ...], str]] = {
     "facebook": (("FACEBOOK_PAGE_ID", "FACEBOOK_ACCESS_TOKEN"), "FACEBOOK_GRAPH_URL"),
     "hubspot": (("HUBSPOT_ACCESS_TOKEN",), "HUBSPOT_API_URL"),
 }
+ENGINES = ("duckdb", "spark")
 OPTIONAL_DEFAULTS = {
     "HUBSPOT_USER_ID_PROPERTY": "site_user_id",
     "HUBSPOT_X_HANDLE_PROPERTY": "twitterhandle",
@@ -41,6 +42,8 @@ class Settings:
     pii_salt: str = field(default="", repr=False)
     horizon: timedelta = timedelta(days=30)  # interactions with posts and sends younger than this are re-read
     counter_horizon: timedelta = timedelta(days=90)  # lifetime counters of posts and sends younger than this
+    engine: str = "duckdb"  # ENGAGEMENT_ENGINE: where dbt runs (duckdb, or spark over Parquet in `lake`)
+    lake: str = "warehouse/lake"  # ENGAGEMENT_LAKE: where raw Parquet lands when the engine is spark
 
     def get(self, name: str) -> str | None:
         value = self.values.get(name)
@@ -83,6 +86,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             )
         if env.get(url_var):
             validate_base_url(env[url_var], url_var)
+    engine = env.get("ENGAGEMENT_ENGINE", "").strip().lower() or "duckdb"
+    if engine not in ENGINES:
+        raise ConfigError(f"ENGAGEMENT_ENGINE must be one of {', '.join(ENGINES)} (got {engine!r})")
     return Settings(
         warehouse=env.get("ENGAGEMENT_WAREHOUSE") or "warehouse/engagement.duckdb",
         serving=env.get("ENGAGEMENT_SERVING") or "warehouse/serving.duckdb",
@@ -92,6 +98,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         counter_horizon=timedelta(days=counter_horizon),
         values={k: v for k, v in env.items() if k in _KNOWN},
         pii_salt=pii_salt,
+        engine=engine,
+        lake=env.get("ENGAGEMENT_LAKE") or "warehouse/lake",
     )
 
 

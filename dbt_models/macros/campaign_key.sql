@@ -19,5 +19,5 @@
 {%- endmacro %}
 
 {% macro spark__url_query_parameter(url, name) -%}
-    nullif(reflect('java.net.URLDecoder', 'decode', regexp_extract({{ url }}, '[?&]{{ name }}=([^&#]*)', 1), 'UTF-8'), '')
+    nullif(url_decode(regexp_extract({{ url }}, '[?&]{{ name }}=([^&#]*)', 1)), '')
 {%- endmacro %}

@@ -18,7 +18,7 @@
 
 {#- X handles: trim, one leading @ removed, lower-case. -#}
 {% macro normalise_handle(expression) -%}
-    nullif(lower(ltrim({{ trim_whitespace(expression) }}, '@')), '')
+    nullif(lower({{ trim_leading(trim_whitespace(expression), '@') }}), '')
 {%- endmacro %}
 
 {#- a / b, NULL when b is 0 or NULL: a rate with no denominator is unknown, not 0. Never rounded. -#}

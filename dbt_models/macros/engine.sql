@@ -51,9 +51,24 @@
     regexp_replace({{ expression }}, '^\\s+|\\s+$', '')
 {%- endmacro %}
 
+{#- Remove every leading `characters` (Spark's two-argument ltrim takes them first). -#}
+{% macro trim_leading(expression, characters) -%}
+    {{ return(adapter.dispatch('trim_leading', 'engagement')(expression, characters)) }}
+{%- endmacro %}
+
+{% macro default__trim_leading(expression, characters) -%}
+    ltrim({{ expression }}, '{{ characters }}')
+{%- endmacro %}
+
+{% macro spark__trim_leading(expression, characters) -%}
+    ltrim('{{ characters }}', {{ expression }})
+{%- endmacro %}
+
 {#- How an incremental event model replaces the rows a run recomputed: one choice per engine.
     DuckDB (and Postgres, Snowflake ...): delete the recomputed keys, insert the new rows.
-    Spark has no delete+insert: merge on the key (Delta / Iceberg tables). -#}
+    Spark has no delete+insert, and merge needs Delta or Iceberg jars from outside the package
+    registry: on plain Parquet, overwrite the partitions the run recomputed (`partition_by`), so
+    a run must recompute whole partitions (`rows_loaded_since_last_build` widens its read). -#}
 {% macro event_incremental_strategy() -%}
     {{ return(adapter.dispatch('event_incremental_strategy', 'engagement')()) }}
 {%- endmacro %}
@@ -63,7 +78,42 @@
 {%- endmacro %}
 
 {% macro spark__event_incremental_strategy() -%}
-    {{ return('merge') }}
+    {{ return('insert_overwrite') }}
+{%- endmacro %}
+
+{#- The partition column of an incremental event model where the strategy overwrites partitions. -#}
+{% macro event_partition_by(column) -%}
+    {{ return(adapter.dispatch('event_partition_by', 'engagement')(column)) }}
+{%- endmacro %}
+
+{% macro default__event_partition_by(column) -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+{% macro spark__event_partition_by(column) -%}
+    {{ return([column]) }}
+{%- endmacro %}
+
+{#- The rows of `relation` an incremental build must recompute: those loaded since the last build
+    (delete+insert replaces them by key), or on Spark every row of each partition that has one
+    (insert_overwrite replaces whole partitions). -#}
+{% macro rows_loaded_since_last_build(relation, partition_column) -%}
+    {{ return(adapter.dispatch('rows_loaded_since_last_build', 'engagement')(relation, partition_column)) }}
+{%- endmacro %}
+
+{% macro default__rows_loaded_since_last_build(relation, partition_column) -%}
+    select * from {{ relation }}
+    {{ loaded_since_last_build() }}
+{%- endmacro %}
+
+{% macro spark__rows_loaded_since_last_build(relation, partition_column) -%}
+    select * from {{ relation }}
+    {%- if is_incremental() %}
+    where {{ partition_column }} in (
+        select {{ partition_column }} from {{ relation }}
+        {{ loaded_since_last_build() }}
+    )
+    {%- endif %}
 {%- endmacro %}
 
 {#- Rows an incremental model has not seen: loaded after the newest `_loaded_at` it holds.

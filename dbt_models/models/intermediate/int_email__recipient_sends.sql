@@ -2,6 +2,7 @@
 -- Incremental by campaign: a campaign with any row newer than this table is recomputed whole
 -- (its rows depend on nothing else), the others are kept; a daily run touches the lookback's sends.
 {{ config(materialized='incremental', unique_key='campaign_id', incremental_strategy=event_incremental_strategy(),
+          partition_by=event_partition_by('campaign_id'),
           on_schema_change='append_new_columns') }}
 
 with

@@ -42,7 +42,7 @@ web as (
         s.campaign_key,
         'site:' || u.site_user_id as identifier,
         u.day_started_at as occurred_at,
-        cast(null as varchar) as item_id
+        cast(null as string) as item_id
     from {{ ref('int_web__user_days') }} as u
     left join spellings as s on s.channel = 'web' and s.spelling = u.session_campaign
     where u.is_engaged

@@ -253,7 +253,7 @@ metrics as (
     from variate_arms where clicked is not null
     union all
     -- a variate arm with nothing measurable is still an arm
-    select experiment_id, arm, units, units_excluded, cast(null as varchar), cast(null as varchar), cast(null as double), cast(null as double)
+    select experiment_id, arm, units, units_excluded, cast(null as string), cast(null as string), cast(null as double), cast(null as double)
     from variate_arms where clicked is null
 
 ),

@@ -57,7 +57,7 @@ variate_splits as (
     -- a variate test splits its test recipients evenly between the combinations
     select
         campaign_id,
-        '{' || {{ dbt.listagg("'\"' || combination_id || '\":' || cast(share as varchar)", "','", 'order by combination_position') }} || '}' as planned_split
+        '{' || {{ dbt.listagg("'\"' || combination_id || '\":' || cast(share as string)", "','", 'order by combination_position') }} || '}' as planned_split
     from (
         select
             campaign_id,
@@ -118,7 +118,7 @@ holdouts as (
         k.campaign_key,
         f.campaign_id,
         'holdout' as control_arm,
-        cast(null as varchar) as planned_split,
+        cast(null as string) as planned_split,
         'web_engaged' as primary_metric,
         'hubspot' as source,
         f.sent_at as started_at,
@@ -137,10 +137,10 @@ web_experiments as (
         'ga4:' || i.experiment_id as experiment_id,
         'web_experience' as kind,
         'web_experience' as design,
-        cast(null as varchar) as campaign_key,
-        cast(null as varchar) as campaign_id,
+        cast(null as string) as campaign_key,
+        cast(null as string) as campaign_id,
         min(i.variant_id) as control_arm,
-        cast(null as varchar) as planned_split,
+        cast(null as string) as planned_split,
         'web_engaged' as primary_metric,
         'ga4' as source,
         {{ local_midnight_utc('min(i.activity_date)', 'min(p.time_zone)') }} as started_at,

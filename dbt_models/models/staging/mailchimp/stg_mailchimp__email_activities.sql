@@ -1,14 +1,14 @@
 -- one row per email activity event (open, click, bounce) of one recipient of one campaign.
 -- Incremental: the biggest raw table; a daily run reads only the raw rows loaded since the last build.
 {{ config(materialized='incremental', unique_key='activity_id', incremental_strategy=event_incremental_strategy(),
+          partition_by=event_partition_by('campaign_id'),
           on_schema_change='append_new_columns') }}
 
 with
 
 new_rows as (
 
-    select * from {{ source('raw_mailchimp', 'email_activity') }}
-    {{ loaded_since_last_build() }}
+    {{ rows_loaded_since_last_build(source('raw_mailchimp', 'email_activity'), 'campaign_id') }}
 
 ),
 

@@ -1,0 +1,164 @@
+"""The engine dbt runs on (ENGAGEMENT_ENGINE): what changes between DuckDB and Spark, in one place.
+
+- landing: DuckDB merges each stream into `raw_<source>.<stream>` of the warehouse; Spark reads
+  Parquet, so the same merge lands each stream under ENGAGEMENT_LAKE instead (`lib/lake.py`);
+- dbt: the `spark` target of dbt_models/profiles.yml (SPARK_METHOD `session`, a local Spark in
+  dbt's process) or `spark_cluster` (`thrift` for a Spark Thrift server, `http` for Databricks);
+- after dbt on Spark, the marts (and the engagement events) it exported to the lake are read
+  back into the DuckDB warehouse, so the experiment statistics, the publish step and its
+  metadata read one warehouse whatever the engine;
+- after publish on Spark, the salted marts of the snapshot are also written under the lake.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from connectors.http import ConfigError
+from connectors.streams import StreamSpec, Window
+from dagster_project.lib import lake as lake_files
+from dagster_project.lib import warehouse as duckdb_warehouse
+from dagster_project.lib.crash_points import pause_point
+from dagster_project.lib.publish import SCHEMA as MARTS_SCHEMA
+from dagster_project.lib.publish import open_snapshot
+from dagster_project.lib.settings import Settings
+
+SPARK_METHODS = ("session", "thrift", "http")
+EXPORTS = "exports"  # <lake>/exports/<schema>/<table>: what dbt on Spark hands back
+LAKE_MARTS = "marts"  # <lake>/marts/<table>.parquet: the published marts, for lake readers
+
+
+def is_spark(settings: Settings) -> bool:
+    return settings.engine == "spark"
+
+
+def load_stream(settings: Settings, spec: StreamSpec, pages: Iterable[list[dict]], window: Window | None):
+    if is_spark(settings):
+        return lake_files.load_stream(settings.lake, spec, pages, window)
+    return duckdb_warehouse.load_stream(settings.warehouse, spec, pages, window)
+
+
+def cursor_of(settings: Settings, spec: StreamSpec) -> datetime | None:
+    if is_spark(settings):
+        return lake_files.cursor_of(settings.lake, spec)
+    return duckdb_warehouse.cursor_of(settings.warehouse, spec)
+
+
+def ensure_raw_table(settings: Settings, spec: StreamSpec) -> None:
+    """An empty raw table for a disabled source, so every downstream model stays valid."""
+    if is_spark(settings):
+        lake_files.ensure_lake_table(settings.lake, spec)
+        return
+    con = duckdb_warehouse.connect(settings.warehouse)
+    try:
+        con.execute("begin transaction")
+        duckdb_warehouse.ensure_table(con, spec)
+        con.execute("commit")
+    finally:
+        con.close()
+
+
+def spark_method(environ: Mapping[str, str]) -> str:
+    method = environ.get("SPARK_METHOD", "").strip().lower() or "session"
+    if method not in SPARK_METHODS:
+        raise ConfigError(f"SPARK_METHOD must be one of {', '.join(SPARK_METHODS)} (got {method!r})")
+    if method != "session" and not environ.get("SPARK_HOST", "").strip():
+        raise ConfigError(f"SPARK_HOST is not set, and SPARK_METHOD is {method}: set it to the cluster's host name")
+    if method == "http" and not environ.get("SPARK_TOKEN", "").strip():
+        raise ConfigError("SPARK_TOKEN is not set, and SPARK_METHOD is http: set it to the workspace's access token")
+    return method
+
+
+def dbt_target_args(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Extra `dbt build` arguments for the engine: none for DuckDB (the profile's default target)."""
+    if not is_spark(settings):
+        return []
+    method = spark_method(os.environ if environ is None else environ)
+    return ["--target", "spark" if method == "session" else "spark_cluster"]
+
+
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """Variables dbt reads from its profile; dbt runs in dbt_models/, so paths are absolute."""
+    env = {"ENGAGEMENT_WAREHOUSE": str(Path(settings.warehouse).resolve())}
+    if is_spark(settings):
+        env["ENGAGEMENT_LAKE"] = str(lake_files.lake_root(settings.lake))
+    return env
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def read_back_exports(settings: Settings) -> dict[str, int]:
+    """Replace the warehouse's copies of what dbt on Spark exported (`<lake>/exports/<schema>/<table>`)
+    in one transaction; returns rows per `schema.table`."""
+    exports = lake_files.lake_root(settings.lake) / EXPORTS
+    tables = sorted((d.parent.name, d.name) for d in exports.glob("*/*") if d.is_dir())
+    if not tables:
+        raise RuntimeError(f"ENGAGEMENT_LAKE {exports.parent}: dbt on Spark exported no marts to {exports}")
+    con = duckdb_warehouse.connect(settings.warehouse)
+    rows: dict[str, int] = {}
+    try:
+        con.execute("begin transaction")
+        try:
+            for schema, table in tables:
+                files = _literal(str(exports / schema / table / "*.parquet"))
+                con.execute(f"create schema if not exists {_ident(schema)}")
+                con.execute(f"create or replace table {_ident(schema)}.{_ident(table)} as select * from read_parquet({files})")
+                rows[f"{schema}.{table}"] = con.execute(f"select count(*) from {_ident(schema)}.{_ident(table)}").fetchone()[0]
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    finally:
+        con.close()
+    return rows
+
+
+def write_lake_marts(settings: Settings) -> Path:
+    """The published (salted) marts as Parquet, `<lake>/marts/<table>.parquet`, swapped in whole.
+
+    The folder is a symbolic link to a version folder, replaced by one atomic rename after every
+    file is written: lake readers see the previous publish or this one, never a mixture."""
+    root = lake_files.lake_root(settings.lake)
+    path = root / LAKE_MARTS
+    root.mkdir(parents=True, exist_ok=True)
+    version = root / f".{LAKE_MARTS}.v-{uuid.uuid4().hex[:12]}"
+    version.mkdir()
+    try:
+        con = open_snapshot(settings.serving)
+        try:
+            tables = [r[0] for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = ? order by 1", [MARTS_SCHEMA]).fetchall()]
+            for table in tables:
+                target = _literal(str(version / f"{table}.parquet"))
+                con.execute(f"copy {MARTS_SCHEMA}.{_ident(table)} to {target} (format parquet, compression zstd)")
+        finally:
+            con.close()
+        if path.exists() and not path.is_symlink():
+            raise lake_files.LakeError(f"ENGAGEMENT_LAKE: {path} is a folder the publisher did not write; move it away")
+        pause_point("lake_marts_swap", path)
+        lake_files.swap_in(path, version)
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+    lake_files.remove_unused_versions(path)
+    return path
+
+
+def lake_mart_rows(lake: str | os.PathLike) -> dict[str, int]:
+    path = lake_files.lake_root(lake) / LAKE_MARTS
+    with duckdb.connect(":memory:") as con:
+        return {f.stem: con.execute(f"select count(*) from read_parquet({_literal(str(f))})").fetchone()[0]
+                for f in sorted(path.glob("*.parquet"))}
