@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -26,6 +27,7 @@ from connectors.streams import StreamSpec, Window
 from dagster_project.lib import lake as lake_files
 from dagster_project.lib import warehouse as duckdb_warehouse
 from dagster_project.lib.crash_points import pause_point
+from dagster_project.lib.dbt_manifest import MANIFEST
 from dagster_project.lib.publish import SCHEMA as MARTS_SCHEMA
 from dagster_project.lib.publish import open_snapshot
 from dagster_project.lib.settings import Settings
@@ -81,7 +83,8 @@ def dbt_target_args(settings: Settings, environ: Mapping[str, str] | None = None
     if not is_spark(settings):
         return []
     method = spark_method(os.environ if environ is None else environ)
-    return ["--target", "spark" if method == "session" else "spark_cluster"]
+    # unit tests prove SQL logic, which a daily run does not change: CI runs them on Spark (tests/spark/)
+    return ["--target", "spark" if method == "session" else "spark_cluster", "--exclude-resource-type", "unit_test"]
 
 
 def dbt_environment(settings: Settings) -> dict[str, str]:
@@ -100,13 +103,40 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def read_back_exports(settings: Settings) -> dict[str, int]:
+def contract_columns(manifest: Path = MANIFEST) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """(schema, table) -> [(column, DuckDB type)] of every model whose contract is declared: the
+    column names, order and types BI users rely on, whichever engine built the model."""
+    nodes = json.loads(Path(manifest).read_text())["nodes"].values()
+    return {
+        (node["schema"], node["alias"]): [(name, column["data_type"]) for name, column in node["columns"].items()]
+        for node in nodes
+        if node["resource_type"] == "model" and node["columns"]
+        and all(column.get("data_type") for column in node["columns"].values())
+    }
+
+
+def _typed_select(schema: str, table: str, files: str, con: duckdb.DuckDBPyConnection,
+                  contracts: Mapping[tuple[str, str], list[tuple[str, str]]]) -> str:
+    contract = contracts.get((schema, table))
+    if contract is None:
+        return f"select * from read_parquet({files})"
+    exported = {row[0] for row in con.execute(f"describe select * from read_parquet({files})").fetchall()}
+    missing = [name for name, _ in contract if name not in exported]
+    if missing:
+        raise RuntimeError(f"{schema}.{table} built on Spark lacks the contract's column(s) {', '.join(missing)}")
+    columns = ", ".join(f"cast({_ident(name)} as {data_type}) as {_ident(name)}" for name, data_type in contract)
+    return f"select {columns} from read_parquet({files})"
+
+
+def read_back_exports(settings: Settings, manifest: Path = MANIFEST) -> dict[str, int]:
     """Replace the warehouse's copies of what dbt on Spark exported (`<lake>/exports/<schema>/<table>`)
-    in one transaction; returns rows per `schema.table`."""
+    in one transaction, each mart cast to its contract's columns and DuckDB types (the serving
+    snapshot then has one schema whatever the engine); returns rows per `schema.table`."""
     exports = lake_files.lake_root(settings.lake) / EXPORTS
     tables = sorted((d.parent.name, d.name) for d in exports.glob("*/*") if d.is_dir())
     if not tables:
         raise RuntimeError(f"ENGAGEMENT_LAKE {exports.parent}: dbt on Spark exported no marts to {exports}")
+    contracts = contract_columns(manifest)
     con = duckdb_warehouse.connect(settings.warehouse)
     rows: dict[str, int] = {}
     try:
@@ -115,7 +145,8 @@ def read_back_exports(settings: Settings) -> dict[str, int]:
             for schema, table in tables:
                 files = _literal(str(exports / schema / table / "*.parquet"))
                 con.execute(f"create schema if not exists {_ident(schema)}")
-                con.execute(f"create or replace table {_ident(schema)}.{_ident(table)} as select * from read_parquet({files})")
+                select = _typed_select(schema, table, files, con, contracts)
+                con.execute(f"create or replace table {_ident(schema)}.{_ident(table)} as {select}")
                 rows[f"{schema}.{table}"] = con.execute(f"select count(*) from {_ident(schema)}.{_ident(table)}").fetchone()[0]
             con.execute("commit")
         except BaseException:

@@ -1,0 +1,195 @@
+"""The same dbt project on Spark (ENGAGEMENT_ENGINE=spark, dbt-spark's session method): equal marts.
+
+One small world feeds the module. DuckDB refreshes its whole window once; Spark refreshes it in
+two overlapping windows like a first backfill and a later daily run ([start, start+10d), then
+[start+14d, end), whose lookback overlaps the first), so the incremental models build
+incrementally on Spark. Then Spark re-runs the second window with the publish step failing (a
+re-run changes nothing: the raw Parquet keeps its bytes, the marts their rows; and a failed run
+leaves the snapshot and the lake's published marts as they were), and finally
+`dbt build --full-refresh` on Spark rebuilds every model from scratch, unit tests included.
+
+Spark's marts must equal DuckDB's row for row (integers and strings exactly, ratios to 1e-12)
+and the world's truth (the comparisons of tests/e2e/test_pipeline.py, run on Spark's snapshot).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from connectors.sandbox.server import SandboxServer
+from dagster_project.cli import run_refresh
+from dagster_project.defs import publish as publish_asset
+from dagster_project.defs.transform import DBT_PROJECT_DIR
+from dagster_project.lib.engine import read_back_exports
+from dagster_project.lib.settings import load_settings
+from tests.conftest import point_pipeline_at
+from tests.e2e import test_pipeline as e2e
+
+pytestmark = pytest.mark.slow
+
+MARTS = e2e.MARTS
+
+
+def file_digests(folder: Path) -> dict[str, tuple[str, int]]:
+    """Every file under `folder` (links followed): its sha256 and its modification time."""
+    return {
+        str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*")) if path.is_file()
+    }
+
+
+def mart_rows(database: Path) -> dict[str, list[dict]]:
+    """Every mart, rows as dicts, in grain order; `_loaded_at` says when a row was built, not what it holds."""
+    out = {}
+    with duckdb.connect(str(database), read_only=True) as con:
+        for mart, grain in MARTS.items():
+            cursor = con.execute(f"select * from marts.{mart} order by {grain}")
+            names = [d[0] for d in cursor.description]
+            out[mart] = [{k: v for k, v in zip(names, row, strict=True) if k != "_loaded_at"} for row in cursor.fetchall()]
+    return out
+
+
+def mart_digests(database: Path) -> dict[str, str]:
+    return {mart: hashlib.sha256(repr(rows).encode()).hexdigest() for mart, rows in mart_rows(database).items()}
+
+
+def equal_values(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12) or (math.isnan(a) and math.isnan(b))
+    return a == b and type(a) is type(b)
+
+
+def differences(spark: list[dict], duck: list[dict]) -> list[str]:
+    if len(spark) != len(duck):
+        return [f"{len(spark)} rows on Spark, {len(duck)} on DuckDB"]
+    found = []
+    for i, (s, d) in enumerate(zip(spark, duck, strict=True)):
+        if s.keys() != d.keys():
+            return [f"columns differ: {list(s)} vs {list(d)}"]
+        found += [f"row {i} {c}: {s[c]!r} vs {d[c]!r}" for c in s if not equal_values(s[c], d[c])]
+    return found
+
+
+@pytest.fixture(scope="module")
+def engines(world, tmp_path_factory, dbt_manifest):
+    root = tmp_path_factory.mktemp("engines")
+    middle = world.start + timedelta(days=10)
+    second_window = (middle + timedelta(days=4), world.end)
+    spark = root / "spark"
+    lake = spark / "lake"
+    with SandboxServer(world) as sandbox, pytest.MonkeyPatch.context() as mp:
+        point_pipeline_at(mp, sandbox, root / "duckdb")
+        duck = run_refresh(world.start, world.end)
+        assert duck.success, duck.failures
+
+        point_pipeline_at(mp, sandbox, spark)
+        mp.setenv("ENGAGEMENT_ENGINE", "spark")
+        mp.setenv("ENGAGEMENT_LAKE", str(lake))
+        for window in ((world.start, middle), second_window):
+            report = run_refresh(*window)
+            assert report.success, report.failures
+        after_second = {
+            "raw": file_digests(lake / "raw"),
+            "lake_marts": file_digests(lake / "marts"),
+            "marts": mart_digests(spark / "engagement.duckdb"),
+            "serving": hashlib.sha256((spark / "serving.duckdb").read_bytes()).hexdigest(),
+            "rows": mart_rows(spark / "serving.duckdb"),
+        }
+
+        def failing_publish(*args, **kwargs):
+            raise OSError("No space left on device (injected)")
+
+        with pytest.MonkeyPatch.context() as failing:
+            failing.setattr(publish_asset, "publish_snapshot", failing_publish)
+            rerun = run_refresh(*second_window)
+        after_rerun = {
+            "raw": file_digests(lake / "raw"),
+            "lake_marts": file_digests(lake / "marts"),
+            "marts": mart_digests(spark / "engagement.duckdb"),
+            "serving": hashlib.sha256((spark / "serving.duckdb").read_bytes()).hexdigest(),
+        }
+
+        # every model from scratch on Spark, unit tests included, read back like a run does
+        env = {**os.environ, "ENGAGEMENT_WAREHOUSE": str((spark / "engagement.duckdb").resolve()),
+               "ENGAGEMENT_LAKE": str(lake.resolve())}
+        dbt = Path(sys.executable).parent / "dbt"
+        full = subprocess.run([str(dbt), "build", "--full-refresh", "--target", "spark", "--quiet",
+                               "--target-path", str(root / "target"), "--log-path", str(root / "logs")],
+                              cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+        assert full.returncode == 0, full.stdout[-3000:]
+        read_back_exports(load_settings())
+        yield {
+            "sandbox": sandbox, "duckdb_serving": root / "duckdb" / "serving.duckdb", "spark": spark, "lake": lake,
+            "after_second": after_second, "rerun": rerun, "after_rerun": after_rerun,
+            "after_full_refresh": mart_digests(spark / "engagement.duckdb"), "full_refresh_log": full.stdout,
+        }
+
+
+def test_every_spark_mart_equals_duckdb_row_for_row(engines):
+    duck = mart_rows(engines["duckdb_serving"])
+    spark = engines["after_second"]["rows"]
+    table = {mart: (len(duck[mart]), not differences(spark[mart], duck[mart])) for mart in MARTS}
+    print("\nmart | rows | equal\n" + "\n".join(f"{m} | {n} | {eq}" for m, (n, eq) in table.items()))
+    assert {m: differences(spark[m], duck[m])[:5] for m in MARTS} == {m: [] for m in MARTS}
+    assert all(rows for rows, _ in table.values())
+
+
+def test_spark_marts_equal_the_world_truth(engines, world):
+    pipeline = {"sandbox": engines["sandbox"], "warehouse": engines["spark"] / "engagement.duckdb",
+                "serving": engines["spark"] / "serving.duckdb"}
+    e2e.test_campaign_engaged_users_equal_the_world_truth_in_warehouse_and_snapshot(pipeline, world)
+    e2e.test_web_email_and_social_daily_marts_equal_the_world(pipeline, world)
+    e2e.test_ratios_sit_beside_their_parts_unrounded_and_missing_metrics_are_null(pipeline)
+
+
+def test_the_snapshot_has_the_same_schema_whatever_the_engine(engines):
+    query = "select table_name, column_name, data_type from information_schema.columns order by all"
+    with duckdb.connect(str(engines["duckdb_serving"]), read_only=True) as con:
+        duck = con.execute(query).fetchall()
+    with duckdb.connect(str(engines["spark"] / "serving.duckdb"), read_only=True) as con:
+        spark = con.execute(query).fetchall()
+    assert spark == duck
+
+
+def test_the_published_marts_are_parquet_in_the_lake_equal_to_the_snapshot(engines):
+    lake_marts = engines["lake"] / "marts"
+    assert lake_marts.is_symlink()  # swapped in whole
+    serving = engines["spark"] / "serving.duckdb"
+    with duckdb.connect(str(serving), read_only=True) as con:
+        for mart, grain in MARTS.items():
+            in_snapshot = con.execute(f"select * from marts.{mart} order by {grain}").fetchall()
+            in_lake = con.execute(f"select * from read_parquet('{lake_marts / mart}.parquet') order by {grain}").fetchall()
+            assert in_lake == in_snapshot, mart
+    assert sorted(p.stem for p in lake_marts.glob("*.parquet")) == sorted([*MARTS, "snapshot_info"])
+
+
+def test_raw_streams_land_as_parquet_partitioned_by_date(engines):
+    raw = engines["lake"] / "raw"
+    streams = sorted(str(p.relative_to(raw)) for p in raw.glob("*/*"))
+    assert len(streams) == 20
+    assert all((raw / s).is_symlink() for s in streams)
+    days = sorted(p.name for p in (raw / "ga4" / "campaign_daily").iterdir())
+    assert days[0].startswith("date=") and len(days) >= 28
+
+
+def test_overlapping_incremental_refreshes_equal_a_full_refresh_on_spark(engines):
+    assert engines["after_full_refresh"] == engines["after_second"]["marts"]
+
+
+def test_a_rerun_leaves_identical_parquet_and_marts_and_a_failed_run_leaves_snapshot_and_lake(engines):
+    rerun, before, after = engines["rerun"], engines["after_second"], engines["after_rerun"]
+    assert not rerun.success
+    assert any("injected" in failure for failure in rerun.failures), rerun.failures
+    assert after["raw"] == before["raw"]  # same bytes, never rewritten (same modification times)
+    assert after["marts"] == before["marts"]
+    assert after["serving"] == before["serving"]
+    assert after["lake_marts"] == before["lake_marts"]
