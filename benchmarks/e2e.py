@@ -1,4 +1,5 @@
-"""End to end, fetch to published snapshot, at 100k, 1M and 10M raw records (issue 5, items 2 and 4).
+"""End to end, fetch to published snapshot, at 100k, 1M and 10M raw records (issue 5, items 2 and 4),
+on DuckDB and, with `--engines duckdb,spark`, on a local Spark (issue 13) against the same sandbox.
 
 For each target record count a sandbox process (benchmarks.common.sandbox_process) serves a world of
 the matching scale, and the real `engagement refresh` over the world's whole window runs in its own
@@ -175,6 +176,7 @@ class RunResult:
     truth_ok: bool
     streams: dict[str, tuple[int, float, float]] = field(default_factory=dict)  # stream -> (records, fetch s, merge s)
     sandbox_cpu: float = 0.0  # CPU seconds the sandbox spent answering this run
+    engine: str = "duckdb"  # ENGAGEMENT_ENGINE of the run
 
 
 @dataclass
@@ -345,7 +347,7 @@ def check_truth(url: str, serving: Path) -> None:
 
 
 def refresh_once(sandbox: Sandbox, target_records: int, scale: float, days: int, workdir: Path,
-                 interval: float = 0.1) -> RunResult:
+                 interval: float = 0.1, engine: str = "duckdb") -> RunResult:
     """One `engagement refresh` of the world's window in a subprocess; figures only if the snapshot equals truth."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ENGAGEMENT_", "DAGSTER_"))}
@@ -355,6 +357,8 @@ def refresh_once(sandbox: Sandbox, target_records: int, scale: float, days: int,
         "ENGAGEMENT_SERVING": str(workdir / "serving.duckdb"),
         "ENGAGEMENT_SOURCES": "ga4,mailchimp,x,facebook,hubspot",
         "ENGAGEMENT_LOOKBACK_DAYS": str(LOOKBACK_DAYS),
+        "ENGAGEMENT_ENGINE": engine,
+        "ENGAGEMENT_LAKE": str(workdir / "lake"),  # spark: raw Parquet, Spark's tables, the published marts
     })  # no DAGSTER_HOME: the CLI's ephemeral in-process instance, as `engagement refresh` runs by default
     start, end = WORLD_START, WORLD_START + timedelta(days=days)
     events_path = workdir / "events.json"
@@ -394,6 +398,7 @@ def refresh_once(sandbox: Sandbox, target_records: int, scale: float, days: int,
         peak_tree=max((s.tree for s in samples), default=0), peak_refresh=max((s.root for s in samples), default=0),
         peak_dbt=max((s.tree - s.root for s in samples), default=0), kernel_maxrss=usage.ru_maxrss * 1024,
         stage_peak=stage_peak, samples=len(samples), truth_ok=True, streams=streams, sandbox_cpu=sandbox_cpu,
+        engine=engine,
     )
 
 
@@ -478,9 +483,32 @@ def render(runs_by_target: dict[int, list[RunResult]], sandboxes: list[SandboxSt
     return "\n\n".join(parts)
 
 
-def command_line(records: Sequence[int], seed: int, days: int, repeat: int) -> str:
+def command_line(records: Sequence[int], seed: int, days: int, repeat: int, engines: Sequence[str] = ("duckdb",)) -> str:
     return (f"python -m benchmarks e2e --records {' '.join(str(r) for r in records)} --seed {seed} "
-            f"--days {days} --repeat {repeat}")
+            f"--days {days} --repeat {repeat}" + (f" --engines {','.join(engines)}" if tuple(engines) != ("duckdb",) else ""))
+
+
+def engine_table(runs: Sequence[RunResult]) -> str:
+    """One row per engine x scale (the median run): the stages side by side, and peak memory."""
+    groups: dict[tuple[int, str], list[RunResult]] = {}
+    for r in runs:
+        groups.setdefault((r.target_records, r.engine), []).append(r)
+    rows = []
+    for (_, engine), rs in sorted(groups.items()):
+        r = _median_run(rs)
+        rows.append([engine, r.records, f"{r.total:.1f}", *(round(r.seconds[s], 1) for s in STAGES),
+                     round(r.cpu_seconds, 1), _mib(r.peak_tree), _mib(r.peak_dbt), "equal" if r.truth_ok else "DIFFERS"])
+    return ("By engine (s; on Spark, dbt start-up includes starting the JVM, registering the lake's sources, "
+            "exporting the marts and reading them back into the warehouse; load is the merge into the lake's Parquet)\n\n"
+            + table(["engine", "records", "total", *STAGES, "CPU s", "peak tree MiB", "peak dbt MiB", "truth"], rows))
+
+
+def _engines(engines: str | Sequence[str]) -> tuple[str, ...]:
+    names = tuple(e.strip() for e in (engines.split(",") if isinstance(engines, str) else engines) if e.strip())
+    unknown = [e for e in names if e not in ("duckdb", "spark")]
+    if unknown or not names:
+        raise ValueError(f"--engines takes duckdb and/or spark, comma-separated (got {engines!r})")
+    return names
 
 
 def _peak_rss(pid: int) -> int:
@@ -492,7 +520,8 @@ def _peak_rss(pid: int) -> int:
 
 
 def run(records: Sequence[int] = DEFAULT_RECORDS, seed: int = 7, days: int = 28, repeat: int = 1,
-        interval: float = 0.1, keep: bool = False, out: Callable[[str], None] = print, **_: object) -> E2EResult:
+        interval: float = 0.1, keep: bool = False, out: Callable[[str], None] = print,
+        engines: str | Sequence[str] = ("duckdb",), **_: object) -> E2EResult:
     """Run the end-to-end benchmark at each record count; prints Markdown tables and returns the figures.
 
     Raises BenchmarkFailed when a refresh fails or its snapshot differs from the sandbox truth.
@@ -500,7 +529,8 @@ def run(records: Sequence[int] = DEFAULT_RECORDS, seed: int = 7, days: int = 28,
     from dagster_project.lib.dbt_manifest import ensure_manifest
 
     records = sorted(int(r) for r in records)
-    command = command_line(records, seed, days, repeat)
+    engines = _engines(engines)
+    command = command_line(records, seed, days, repeat, engines)
     out("## End to end: fetch -> load -> dbt build -> checks -> publish\n")
     out(f"machine: {machine()}")
     out(f"command: `{command}`")
@@ -509,7 +539,7 @@ def run(records: Sequence[int] = DEFAULT_RECORDS, seed: int = 7, days: int = 28,
         f"(ENGAGEMENT_LOOKBACK_DAYS={LOOKBACK_DAYS}) in a subprocess with a fresh warehouse and DAGSTER_HOME; "
         f"RSS of its process tree sampled every {interval * 1000:.0f} ms; {repeat} run(s) per scale\n")
     ensure_manifest()  # a stale manifest would be re-parsed inside the first measured run
-    runs_by_target: dict[int, list[RunResult]] = {}
+    runs_by_engine: dict[str, dict[int, list[RunResult]]] = {engine: {} for engine in engines}
     sandboxes = []
     for target in records:
         scale = scale_for(target, days)
@@ -518,22 +548,27 @@ def run(records: Sequence[int] = DEFAULT_RECORDS, seed: int = 7, days: int = 28,
         with sandbox_process(scale, seed=seed, days=days, timeout=3600) as sandbox:
             ready = time.monotonic() - began
             stats = SandboxStats(target, scale, people_for(scale), ready, rss(sandbox.process.pid), 0)
-            for i in range(repeat):
-                workdir = Path(tempfile.mkdtemp(prefix=f"engagement-bench-e2e-{target}-"))
-                try:
-                    result = refresh_once(sandbox, target, scale, days, workdir, interval)
-                finally:
-                    if not keep:
-                        shutil.rmtree(workdir, ignore_errors=True)
-                runs_by_target.setdefault(target, []).append(result)
-                out(f"  run {i + 1}/{repeat}: {result.records:,} records in {result.total:.1f} s, truth equal, "
-                    f"peak tree RSS {_mib(result.peak_tree)} MiB" + (f" (kept in {workdir})" if keep else ""))
+            for engine in engines:
+                for i in range(repeat):
+                    workdir = Path(tempfile.mkdtemp(prefix=f"engagement-bench-e2e-{engine}-{target}-"))
+                    try:
+                        result = refresh_once(sandbox, target, scale, days, workdir, interval, engine)
+                    finally:
+                        if not keep:
+                            shutil.rmtree(workdir, ignore_errors=True)
+                    runs_by_engine[engine].setdefault(target, []).append(result)
+                    out(f"  {engine} run {i + 1}/{repeat}: {result.records:,} records in {result.total:.1f} s, truth equal, "
+                        f"peak tree RSS {_mib(result.peak_tree)} MiB" + (f" (kept in {workdir})" if keep else ""))
             stats.peak_rss = _peak_rss(sandbox.process.pid)
         sandboxes.append(stats)
-    markdown = render(runs_by_target, sandboxes, repeat)
+    all_runs = [r for engine in engines for t in records for r in runs_by_engine[engine][t]]
+    parts = [engine_table(all_runs)] if len(engines) > 1 else []
+    for engine in engines:
+        parts.append((f"### {engine}\n\n" if len(engines) > 1 else "") + render(runs_by_engine[engine], sandboxes, repeat))
+    markdown = "\n\n".join(parts)
     out("")
     out(markdown)
-    return E2EResult([r for t in records for r in runs_by_target[t]], sandboxes, command, markdown)
+    return E2EResult(all_runs, sandboxes, command, markdown)
 
 
 if __name__ == "__main__":

@@ -140,6 +140,8 @@ def remove_unused_versions(path: Path) -> None:
     for version in _versions(path):
         if version != current:
             shutil.rmtree(version, ignore_errors=True)
+    for link in path.parent.glob(f".{path.name}.link-*"):
+        link.unlink(missing_ok=True)
 
 
 def swap_in(path: Path, version: Path) -> None:
@@ -147,8 +149,12 @@ def swap_in(path: Path, version: Path) -> None:
     link = path.parent / f".{path.name}.link-{os.getpid()}"
     link.unlink(missing_ok=True)
     os.symlink(version.name, link)  # relative: the lake can move as a whole
-    pause_point("lake_swap", path)
-    os.replace(link, path)
+    try:
+        pause_point("lake_swap", path)
+        os.replace(link, path)
+    except BaseException:
+        link.unlink(missing_ok=True)
+        raise
     _fsync(path.parent)
 
 
