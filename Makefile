@@ -42,4 +42,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf warehouse .dagster_home dbt_models/target dbt_models/logs dbt_models/spark-warehouse dbt_models/metastore_db
+	rm -rf warehouse .dagster_home dbt_models/target dbt_models/logs
