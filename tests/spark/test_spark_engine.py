@@ -29,7 +29,7 @@ from dagster_project.defs import transform
 from tests.conftest import point_pipeline_at
 from tests.e2e import test_pipeline as e2e
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]  # one long module fixture: four refreshes
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # one long module fixture: four refreshes
 
 MARTS = e2e.MARTS
 
