@@ -533,6 +533,10 @@ def run(records: Sequence[int] = DEFAULT_RECORDS, seed: int = 7, days: int = 28,
     command = command_line(records, seed, days, repeat, engines)
     out("## End to end: fetch -> load -> dbt build -> checks -> publish\n")
     out(f"machine: {machine()}")
+    if "spark" in engines:
+        from importlib.metadata import version
+
+        out(f"spark: pyspark {version('pyspark')}, dbt-spark {version('dbt-spark')}, `session` method, local[*]")
     out(f"command: `{command}`")
     out(f"each scale: `engagement sandbox --scale S --seed {seed} --days {days}` in its own process; "
         f"`engagement refresh --start {WORLD_START} --end {WORLD_START + timedelta(days=days)}` "
