@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench dev lint clean
+.PHONY: setup demo test bench dev docs docs-serve lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ bench: setup
 
 dev: setup
 	$(BIN)/engagement dev
+
+# dbt's documentation site (models, columns, tests, lineage) from the project alone: the `docs` target opens no
+# database file (a running refresh holds the warehouse) and writes to its own folder; `make docs-serve` serves it
+docs: setup
+	cd dbt_models && DBT_TARGET=docs ../$(BIN)/dbt docs generate --profiles-dir . --project-dir . --target-path target/docs --empty-catalog --quiet
+
+docs-serve: docs
+	cd dbt_models && DBT_TARGET=docs ../$(BIN)/dbt docs serve --profiles-dir . --project-dir . --target-path target/docs --port 8081
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

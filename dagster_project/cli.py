@@ -290,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="the Dagster UI, with the sandbox running")
     dev.add_argument("--sandbox-port", type=int, default=8765)
     dev.set_defaults(func=cmd_dev)
+    from dagster_project.metrics import add_metrics_parser
+
+    add_metrics_parser(sub)
     return parser
 
 

@@ -46,7 +46,7 @@ def test_lineage_runs_from_every_stream_through_the_marts_to_publish(dbt_manifes
         "fct_web_engagement_daily", "fct_social_engagement_daily", "fct_email_campaign_engagement",
         "fct_email_subscriber_cadence", "fct_campaign_engaged_users", "dim_campaign", "dim_person",
         "fct_identity_match_rates", "dim_experiment", "fct_experiment_arms", "fct_experiment_results",
-        "fct_person_value_monthly", "fct_engagement_reconciliation",
+        "fct_person_value_monthly", "fct_engagement_reconciliation", "metricflow_time_spine",
     }
     assert graph.get(publish).parent_keys == marts
     seen, todo = set(), [publish]

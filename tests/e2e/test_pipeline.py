@@ -40,6 +40,7 @@ MARTS = {
     "fct_experiment_results": "experiment_id, arm, metric",
     "fct_person_value_monthly": "person_id, month",
     "fct_engagement_reconciliation": "channel, platform, item_id, measure",
+    "metricflow_time_spine": "date_day",
 }
 
 
