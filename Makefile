@@ -19,7 +19,7 @@ demo: setup
 	$(BIN)/engagement demo
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 # scale runs (tables for benchmarks/README.md); BENCH="e2e --records 100000 1000000" picks one
 BENCH ?= all

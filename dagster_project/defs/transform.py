@@ -29,5 +29,9 @@ def engagement_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource
 
 
 def dbt_resource() -> DbtCliResource:
-    # the venv's dbt, whether or not the venv is on PATH
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=str(Path(sys.executable).parent / "dbt"))
+    # the venv's dbt, whether or not the venv is on PATH; the working warehouse's target, whatever DBT_TARGET says
+    # (DBT_TARGET=serving is for MetricFlow's read-only queries of the snapshot)
+    return DbtCliResource(
+        project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), target="dev",
+        dbt_executable=str(Path(sys.executable).parent / "dbt"),
+    )
