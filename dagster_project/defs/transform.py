@@ -9,7 +9,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
 from dagster_project.defs.resources import EngagementSettings
-from dagster_project.lib.dbt_manifest import keep_partial_parse
+from dagster_project.lib.dbt_manifest import keep_partial_parse, prune_run_targets
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_models"
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -26,6 +26,7 @@ def engagement_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource
     invocation = dbt.cli(["build"], context=context)
     yield from invocation.stream()
     keep_partial_parse(invocation.target_path)
+    prune_run_targets(invocation.target_path)
 
 
 def dbt_resource() -> DbtCliResource:

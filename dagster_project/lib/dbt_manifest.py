@@ -10,15 +10,27 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_models"
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 
 
+SOURCE_SUFFIXES = (".sql", ".yml", ".yaml", ".csv")
+NOT_SOURCES = {"target", "logs", "dbt_packages"}  # dbt's outputs: target/ alone holds one folder per run
+KEPT_RUN_TARGETS = 20  # the newest dagster-dbt run folders kept under target/ (run_results.json, dbt.log)
+
+
 def _newest_source_mtime() -> float:
-    files = [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in {".sql", ".yml", ".yaml", ".csv"} and "target" not in p.parts]
-    return max((p.stat().st_mtime for p in files), default=0.0)
+    newest = 0.0
+    for folder, subfolders, files in os.walk(DBT_PROJECT_DIR):
+        if Path(folder) == DBT_PROJECT_DIR:
+            subfolders[:] = [d for d in subfolders if d not in NOT_SOURCES]
+        for name in files:
+            if name.endswith(SOURCE_SUFFIXES):
+                newest = max(newest, os.stat(os.path.join(folder, name)).st_mtime)
+    return newest
 
 
 def ensure_manifest(force: bool = False) -> Path:
@@ -48,3 +60,18 @@ def keep_partial_parse(run_target: Path) -> None:
     staged = destination.with_suffix(f".{os.getpid()}.tmp")
     shutil.copyfile(source, staged)
     os.replace(staged, destination)  # a concurrent reader sees the old file or the new one
+
+
+def prune_run_targets(run_target: Path, keep: int = KEPT_RUN_TARGETS) -> None:
+    """Keep the newest `keep` run folders dagster-dbt left under target/ and delete the rest.
+
+    dagster-dbt gives every invocation its own folder (about 13 MB: manifest, compiled SQL, logs) and
+    never deletes one, so a daily schedule would grow target/ without bound; a folder less than an
+    ten minutes old is never touched, since a concurrent run may still be writing it.
+    """
+    step = run_target.name.split("-")[0]  # dagster-dbt names them <step>-<run id>-<random>
+    runs = sorted((p for p in run_target.parent.glob(f"{step}-*") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    cutoff = time.time() - 600
+    for old in runs[keep:]:
+        if old.stat().st_mtime < cutoff:
+            shutil.rmtree(old, ignore_errors=True)
