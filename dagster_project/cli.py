@@ -47,6 +47,7 @@ class RefreshReport:
     failures: list[str]
     seconds: float
     published: dict[str, object] | None = None  # the publish asset's metadata; None when it did not run
+    run_id: str = ""  # the Dagster run's id (dbt's run folder is named after it)
 
 
 def parse_day(text: str, flag: str) -> date:
@@ -106,7 +107,8 @@ def run_refresh(start: date, end: date) -> RefreshReport:
         cause = error.cause if error and error.cause else error
         message = (cause.message if cause else "unknown error").strip().splitlines()[0]
         failures.append(f"{event.step_key}: {message}")
-    return RefreshReport(start, end, result.success, list(streams.values()), failures, time.monotonic() - began, published)
+    return RefreshReport(start, end, result.success, list(streams.values()), failures, time.monotonic() - began, published,
+                         result.run_id)
 
 
 def format_report(report: RefreshReport) -> str:

@@ -9,7 +9,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
 from dagster_project.defs.resources import EngagementSettings
-from dagster_project.lib.dbt_manifest import keep_partial_parse, prune_run_targets
+from dagster_project.lib.dbt_manifest import keep_partial_parse, prune_run_targets, run_target
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_models"
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -20,12 +20,14 @@ dbt_project.prepare_if_dev()
 def engagement_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, engagement: EngagementSettings):
     settings = engagement.load()
     # dbt runs in dbt_models/: hand it the warehouse as an absolute path
-    os.environ["ENGAGEMENT_WAREHOUSE"] = str(Path(settings.warehouse).resolve())
+    warehouse = str(Path(settings.warehouse).resolve())
+    os.environ["ENGAGEMENT_WAREHOUSE"] = warehouse
     # the email reconciliation blocks only where activity and report were read together
     os.environ["ENGAGEMENT_HORIZON_DAYS"] = str(settings.horizon.days)
-    invocation = dbt.cli(["build"], context=context)
+    target = run_target(context.op_execution_context.op.name, context.run.run_id, warehouse)
+    invocation = dbt.cli(["build"], context=context, target_path=target)
     yield from invocation.stream()
-    keep_partial_parse(invocation.target_path)
+    keep_partial_parse(invocation.target_path, warehouse)
     prune_run_targets(invocation.target_path)
 
 

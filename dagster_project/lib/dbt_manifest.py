@@ -6,11 +6,13 @@ the Makefile, the CLI and the tests call `ensure_manifest()` before importing th
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_models"
@@ -20,6 +22,9 @@ MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 SOURCE_SUFFIXES = (".sql", ".yml", ".yaml", ".csv")
 NOT_SOURCES = {"target", "logs", "dbt_packages"}  # dbt's outputs: target/ alone holds one folder per run
 KEPT_RUN_TARGETS = 20  # the newest dagster-dbt run folders kept under target/ (run_results.json, dbt.log)
+PARTIAL_PARSE = "partial_parse.msgpack"
+PARSE_STATES = MANIFEST.parent / "parse_states"  # one partial-parse state per warehouse path
+KEPT_PARSE_STATES = 20
 
 
 def _newest_source_mtime() -> float:
@@ -45,21 +50,40 @@ def ensure_manifest(force: bool = False) -> Path:
     return MANIFEST
 
 
-def keep_partial_parse(run_target: Path) -> None:
-    """Make a finished run's parse state the one the next run starts from.
+def run_target(step: str, run_id: str, warehouse: str) -> Path:
+    """A dbt invocation's own target folder, named as dagster-dbt names them, seeded with the parse state of the
+    last run on the same warehouse.
 
-    dagster-dbt gives each invocation its own target dir and seeds it with the project's
-    partial_parse.msgpack. dbt discards that state whenever the profile differs (the warehouse path
-    is part of it), so without this every scheduled run re-parses the whole project (~2 s).
-    dbt still re-checks every file hash, so a stale copy is never used for changed files.
+    dbt discards its partial-parse state whenever the profile differs, and the warehouse path is part of the
+    profile: runs on other warehouses (a demo beside the schedule, tests in parallel) must not overwrite it,
+    so each warehouse keeps its own. Without it every run re-parses the whole project (~2 s). dbt still
+    re-checks every file hash, so a stale state is never used for a changed file.
     """
-    source = run_target / "partial_parse.msgpack"
+    target = MANIFEST.parent / f"{step}-{run_id[:7]}-{uuid.uuid4().hex[:7]}"
+    target.mkdir(parents=True)
+    state = _parse_state(warehouse)
+    if state.exists():  # dagster-dbt then leaves it alone (it seeds only a folder without one)
+        shutil.copyfile(state, target / PARTIAL_PARSE)
+    return target
+
+
+def keep_partial_parse(run_target: Path, warehouse: str) -> None:
+    """Make a finished run's parse state the one the next run on this warehouse starts from."""
+    source = run_target / PARTIAL_PARSE
     if not source.exists():
         return
-    destination = MANIFEST.parent / source.name
-    staged = destination.with_suffix(f".{os.getpid()}.tmp")
-    shutil.copyfile(source, staged)
-    os.replace(staged, destination)  # a concurrent reader sees the old file or the new one
+    for destination in (_parse_state(warehouse), MANIFEST.parent / PARTIAL_PARSE):  # the second: dbt run by hand
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        staged = destination.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copyfile(source, staged)
+        os.replace(staged, destination)  # a concurrent reader sees the old file or the new one
+    states = sorted(PARSE_STATES.glob("*.msgpack"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in states[KEPT_PARSE_STATES:]:
+        old.unlink(missing_ok=True)
+
+
+def _parse_state(warehouse: str) -> Path:
+    return PARSE_STATES / f"{hashlib.sha256(warehouse.encode()).hexdigest()[:16]}.msgpack"
 
 
 def prune_run_targets(run_target: Path, keep: int = KEPT_RUN_TARGETS) -> None:

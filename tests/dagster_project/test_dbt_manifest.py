@@ -44,3 +44,19 @@ def test_the_freshness_check_sees_a_changed_model_and_ignores_run_outputs(tmp_pa
     os.utime(tmp_path / "target" / "run-1" / "m.sql", (5000, 5000))
     monkeypatch.setattr(dbt_manifest, "DBT_PROJECT_DIR", tmp_path)
     assert dbt_manifest._newest_source_mtime() == 1000
+
+
+def test_each_warehouse_starts_from_its_own_parse_state(tmp_path, monkeypatch):
+    """dbt drops a parse state made under another profile: a run on warehouse B must not spoil A's."""
+    monkeypatch.setattr(dbt_manifest, "MANIFEST", tmp_path / "target" / "manifest.json")
+    monkeypatch.setattr(dbt_manifest, "PARSE_STATES", tmp_path / "target" / "parse_states")
+    for warehouse, state in (("/a/engagement.duckdb", b"state of A"), ("/b/engagement.duckdb", b"state of B")):
+        finished = dbt_manifest.run_target("engagement_dbt_models", "0123456789", warehouse)
+        assert not (finished / "partial_parse.msgpack").exists()  # nothing kept yet for this warehouse
+        (finished / "partial_parse.msgpack").write_bytes(state)
+        dbt_manifest.keep_partial_parse(finished, warehouse)
+
+    next_a = dbt_manifest.run_target("engagement_dbt_models", "abcdefabcdef", "/a/engagement.duckdb")
+    assert next_a.name.startswith("engagement_dbt_models-abcdefa-")
+    assert (next_a / "partial_parse.msgpack").read_bytes() == b"state of A"
+    assert (tmp_path / "target" / "partial_parse.msgpack").read_bytes() == b"state of B"  # the newest, for dbt by hand

@@ -58,8 +58,8 @@ def test_refresh_loads_every_stream_matching_the_world_and_a_rerun_changes_nothi
     assert table_fingerprints(env) == before
     assert sum(s.written for s in second.streams) == 0
     # the second dbt build starts from the first one's parse state: no full re-parse of the project
-    newest_run = max((DBT_PROJECT_DIR / "target").glob("engagement_dbt_models-*/dbt.log"), key=lambda p: p.stat().st_mtime)
-    log = newest_run.read_text()
+    (run_log,) = (DBT_PROJECT_DIR / "target").glob(f"engagement_dbt_models-{second.run_id[:7]}-*/dbt.log")
+    log = run_log.read_text()
     assert "Command `dbt build` succeeded" in log and "Unable to do partial parsing" not in log
 
 
