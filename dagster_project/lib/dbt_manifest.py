@@ -42,7 +42,8 @@ def ensure_manifest(force: bool = False) -> Path:
     if force or not MANIFEST.exists() or MANIFEST.stat().st_mtime < _newest_source_mtime():
         dbt = Path(sys.executable).parent / "dbt"
         result = subprocess.run(
-            [str(dbt), "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
+            [str(dbt), "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+             "--target-path", str(MANIFEST.parent), "--quiet"],
             cwd=DBT_PROJECT_DIR, capture_output=True, text=True,
         )
         if result.returncode != 0:
@@ -59,7 +60,8 @@ def run_target(step: str, run_id: str, warehouse: str) -> Path:
     so each warehouse keeps its own. Without it every run re-parses the whole project (~2 s). dbt still
     re-checks every file hash, so a stale state is never used for a changed file.
     """
-    target = MANIFEST.parent / f"{step}-{run_id[:7]}-{uuid.uuid4().hex[:7]}"
+    runs = Path(os.environ.get("DBT_TARGET_PATH") or MANIFEST.parent)  # dagster-dbt's own rule for where run folders go
+    target = (runs if runs.is_absolute() else DBT_PROJECT_DIR / runs) / f"{step}-{run_id[:7]}-{uuid.uuid4().hex[:7]}"
     target.mkdir(parents=True)
     state = _parse_state(warehouse)
     if state.exists():  # dagster-dbt then leaves it alone (it seeds only a folder without one)
