@@ -187,17 +187,26 @@ def refresh_with_display(start: date, end: date, verbose: bool, instance=None) -
     from rich.console import Console
 
     from dagster_project.lib import progress
+    from dagster_project.lib.clients import check_clients
     from dagster_project.lib.dbt_manifest import ensure_manifest
     from dagster_project.lib.run_display import RunDisplay
+    from dagster_project.lib.settings import load_settings
 
-    for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
-        warnings.filterwarnings("ignore", category=category)
-    logging.getLogger("dagster").setLevel(logging.ERROR)
     check_window(start, end)
+    check_clients(load_settings())  # configuration errors first, before dbt parses or anything is drawn
     ensure_manifest()
     console = Console(file=sys.stdout)  # bound now: dbt's prints go to a sink while the run works
-    with RunDisplay(console, dbt_phase_totals()) as display, progress.listening(display):
-        return run_refresh(start, end, quiet=True, instance=instance)
+    dagster_logger = logging.getLogger("dagster")
+    level = dagster_logger.level
+    with warnings.catch_warnings():
+        for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning, DeprecationWarning):
+            warnings.filterwarnings("ignore", category=category)
+        dagster_logger.setLevel(logging.ERROR)
+        try:
+            with RunDisplay(console, dbt_phase_totals()) as display, progress.listening(display):
+                return run_refresh(start, end, quiet=True, instance=instance)
+        finally:
+            dagster_logger.setLevel(level)
 
 
 def format_report(report: RefreshReport) -> str:
