@@ -40,8 +40,10 @@ def engagement_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource
             if event.raw_event["info"]["name"] in NODE_RESULT_EVENTS:
                 data = event.raw_event["data"]
                 node = data.get("node_info", {})
-                run_progress.report("dbt_node_done", kind=node.get("unique_id", "").split(".", 1)[0],
-                                    status=str(node.get("node_status") or data.get("status") or "").lower())
+                kind = node.get("unique_id", "").split(".", 1)[0]
+                # a test's verdict (pass, warn, fail) is its status; a model's its node status (success, error)
+                status = data.get("status") if kind in ("test", "unit_test") else node.get("node_status")
+                run_progress.report("dbt_node_done", kind=kind, status=str(status or "").lower())
             yield from event.to_default_asset_events(
                 manifest=invocation.manifest, dagster_dbt_translator=invocation.dagster_dbt_translator,
                 context=context, target_path=invocation.target_path, project=invocation.project,
