@@ -71,6 +71,7 @@ def test_engagement_refresh_reads_the_project_dot_env(tmp_path, monkeypatch, cap
     monkeypatch.delenv("ENGAGEMENT_LOOKBACK_DAYS", raising=False)
     (tmp_path / ".env").write_text("ENGAGEMENT_LOOKBACK_DAYS=a week\n")
     monkeypatch.setattr(project, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(cli, "load_project_env", project.load_project_env)  # the suite turns it off (tests/conftest.py)
     assert cli.main(["refresh", "--start", "2026-10-01", "--end", "2026-10-08"]) == 2
     assert capsys.readouterr().err.strip() == "engagement: ENGAGEMENT_LOOKBACK_DAYS must be a whole number of days from 0 to 365 (got 'a week')"
 
