@@ -1,31 +1,52 @@
-# One command each: `make demo` (set up + run on the sandbox), `make test` (set up + whole suite).
+# One command each: `make demo` (set up the runtime + run on the sandbox), `make test` (set up + whole suite).
+# Each target installs only the extras it needs; a stamp per set of extras, so switching costs one install.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP_RUNTIME := $(VENV)/.installed-runtime
+STAMP_DEV := $(VENV)/.installed-dev
+STAMP_BENCH := $(VENV)/.installed-bench
 
-.PHONY: setup demo test bench dev docs docs-serve lint clean
+.PHONY: setup setup-dev setup-bench demo test bench dev docs docs-serve lint clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	touch $(STAMP)
 
-setup: $(STAMP)
+# the runtime only: no pytest, dlt or pyinstrument
+$(STAMP_RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# tests and lint: the runtime plus the dev extra
+$(STAMP_DEV): pyproject.toml $(STAMP_RUNTIME)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# benchmarks: the runtime plus dlt and pyinstrument
+$(STAMP_BENCH): pyproject.toml $(STAMP_RUNTIME)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+setup: $(STAMP_RUNTIME)
 	$(BIN)/python -c "from dagster_project.lib.dbt_manifest import ensure_manifest; ensure_manifest()"
+
+setup-dev: setup $(STAMP_DEV)
+
+setup-bench: setup $(STAMP_BENCH)
 
 demo: setup
 	$(BIN)/engagement demo
 
-test: setup
+test: setup-dev
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 # scale runs (tables for benchmarks/README.md); BENCH="e2e --records 100000 1000000" picks one
 BENCH ?= all
-bench: setup
+bench: setup-bench
 	$(BIN)/python -m benchmarks $(BENCH)
 
+# the Dagster UI at http://127.0.0.1:3000, on the instance `make demo` records into (.dagster_home/)
 dev: setup
 	$(BIN)/engagement dev
 
@@ -37,7 +58,7 @@ docs: setup
 docs-serve: docs
 	cd dbt_models && DBT_TARGET=docs ../$(BIN)/dbt docs serve --profiles-dir . --project-dir . --target-path target/docs --port 8081
 
-lint: $(STAMP)
+lint: $(STAMP_DEV)
 	$(BIN)/ruff check .
 
 clean:

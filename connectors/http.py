@@ -192,9 +192,11 @@ class RequestStats:
     retries: int = 0
     pages: int = 0
     records: int = 0
+    waited_seconds: float = 0.0  # the client's own throttle and backoff sleeps (urllib3's Retry-After sleeps are in retries)
 
-    def as_dict(self) -> dict[str, int]:
-        return {"requests": self.requests, "retries": self.retries, "pages": self.pages, "records": self.records}
+    def as_dict(self) -> dict[str, float]:
+        return {"requests": self.requests, "retries": self.retries, "pages": self.pages, "records": self.records,
+                "waited_seconds": self.waited_seconds}
 
 
 @dataclass
@@ -295,7 +297,7 @@ class ApiClient:
                         raise ApiError(self.source, endpoint, response.status_code,
                                        f"throttled for {wait:.0f} s, longer than the {self.policy.max_wait:.0f} s ceiling")
                     self.stats.retries += 1
-                    self._sleep(wait if wait > 0 else self._backoff_seconds(attempt))
+                    self.wait(wait if wait > 0 else self._backoff_seconds(attempt))
                     continue
                 message = redact(self.error_message(body, response), self.secrets())
                 raise ApiError(self.source, endpoint, response.status_code, message)
@@ -319,7 +321,12 @@ class ApiClient:
 
     def _backoff(self, attempt: int) -> None:
         self.stats.retries += 1
-        self._sleep(self._backoff_seconds(attempt))
+        self.wait(self._backoff_seconds(attempt))
+
+    def wait(self, seconds: float) -> None:
+        """Sleep for a throttle or a backoff, counted in stats.waited_seconds."""
+        self.stats.waited_seconds += seconds
+        self._sleep(seconds)
 
     def watch_fields(self, stream: str, records: list) -> list:
         """The page, its first record wrapped so that the fields no record builder reads are recorded

@@ -317,7 +317,7 @@ class XClient(ApiClient):
                                                            f"than the {self.policy.max_wait:.0f} s ceiling; retry after that")
             log.info("x: %s rate limit spent; waiting %.0f s for its window to reset", endpoint, wait)
             self.rate_waits += wait
-            self._sleep(wait)
+            self.wait(wait)
         body = super().request(method, url, endpoint=endpoint, **kw)
         left, resets = (self.last_headers.get(f"x-rate-limit-{k}", "") for k in ("remaining", "reset"))
         if left.strip().isdigit() and resets.strip().isdigit():

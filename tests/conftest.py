@@ -25,6 +25,12 @@ def _items(req):
     return Response(200, {"items": [dict(x) for x in ITEMS[offset: offset + 5]], "total_items": len(ITEMS)}, records_key="items")
 
 
+@pytest.fixture(autouse=True)
+def no_project_dot_env(monkeypatch):
+    """The CLI fills in variables from the project's .env; a developer's own .env must not change what a test sees."""
+    monkeypatch.setattr("dagster_project.cli.load_project_env", lambda *args, **kwargs: [])
+
+
 @pytest.fixture(scope="session")
 def world() -> World:
     """The default small world (S scale): deterministic for seed 7."""

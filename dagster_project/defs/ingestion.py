@@ -12,6 +12,7 @@ from connectors.http import RequestStats
 from connectors.streams import StreamSpec, Window
 from dagster_project.defs.partitions import DAILY, SINGLE_RUN
 from dagster_project.defs.resources import EngagementSettings
+from dagster_project.lib import progress as run_progress
 from dagster_project.lib.clients import CONNECTORS, build_client
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import connect, cursor_of, ensure_table, load_stream
@@ -49,6 +50,7 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
         finally:
             con.close()
         context.log.info(f"{spec.source} is not in ENGAGEMENT_SOURCES: {spec.table} left as it is")
+        run_progress.report("stream_skipped", stream=spec.table)
         return dg.MaterializeResult(metadata={"enabled": False})
 
     if is_reference(spec):
@@ -58,7 +60,10 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
         tw = context.partition_time_window
         window = stream_window(spec, tw.start.date(), tw.end.date(), settings)
 
+    run_progress.report("stream_started", stream=spec.table)
+
     def progress(stream: str, stats: RequestStats) -> None:
+        run_progress.report("stream_progress", stream=spec.table, **stats.as_dict())
         if stats.pages == 1 or stats.pages % PROGRESS_EVERY_PAGES == 0:
             context.log.info(
                 f"{spec.source}.{stream}: {stats.pages} pages, {stats.records} records, {stats.retries} retries"
@@ -71,11 +76,13 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
         f"{spec.table}: {result.fetched} records in {stats.pages} pages ({stats.requests} requests, "
         f"{stats.retries} retries); {result.inserted} rows written, {result.deleted} replaced, {result.table_rows} stored"
     )
+    run_progress.report("stream_done", stream=spec.table, **stats.as_dict(), written=result.inserted, stored=result.table_rows)
     metadata: dict[str, object] = {
         **result.as_metadata(),
         "pages": stats.pages,
         "requests": stats.requests,
         "retries": stats.retries,
+        "waited_seconds": round(stats.waited_seconds, 3),
         "window_start": str(window.start),
         "window_end": str(window.end),
         "reach": spec.reach,
@@ -95,14 +102,14 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
 
 
 def build_ingestion_asset(spec: StreamSpec) -> dg.AssetsDefinition:
-    reference = is_reference(spec)
-
     @dg.asset(
         key=[f"raw_{spec.source}", spec.name],
         group_name=f"raw_{spec.source}",
         description=spec.description or f"{spec.source} {spec.name}, merged on {', '.join(spec.primary_key)}",
-        partitions_def=None if reference else DAILY,
-        backfill_policy=None if reference else SINGLE_RUN,
+        # reference streams too: they read by cursor whatever the days, but sharing the partitions and the
+        # single-run policy puts every raw load of a backfill in one run (Dagster splits runs by both)
+        partitions_def=DAILY,
+        backfill_policy=SINGLE_RUN,
         kinds={"duckdb", "python"},
         pool="engagement_warehouse",
         tags={"source": spec.source},

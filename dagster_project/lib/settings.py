@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from connectors.http import ConfigError, validate_base_url
+from dagster_project.lib.project import DEFAULT_SERVING, DEFAULT_WAREHOUSE, project_path
 
 ALL_SOURCES = ("ga4", "mailchimp", "x", "facebook", "hubspot")
 
@@ -84,8 +85,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if env.get(url_var):
             validate_base_url(env[url_var], url_var)
     return Settings(
-        warehouse=env.get("ENGAGEMENT_WAREHOUSE") or "warehouse/engagement.duckdb",
-        serving=env.get("ENGAGEMENT_SERVING") or "warehouse/serving.duckdb",
+        warehouse=project_path(env.get("ENGAGEMENT_WAREHOUSE"), DEFAULT_WAREHOUSE),
+        serving=project_path(env.get("ENGAGEMENT_SERVING"), DEFAULT_SERVING),
         sources=sources,
         lookback=timedelta(days=lookback),
         horizon=timedelta(days=horizon),
