@@ -205,7 +205,7 @@ def test_every_mart_reflects_through_the_documented_uri(ranged, world_env):
                       [c for (c,) in con.execute("select column_name from information_schema.columns where table_schema = 'marts' "
                                                  "and table_name = ? order by ordinal_position", [t]).fetchall()])
                   for (t,) in con.execute("select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
-    assert len(tables) == 14  # 13 marts and snapshot_info
+    assert len(tables) == 15  # 13 marts, MetricFlow's time spine and snapshot_info
     engine = sa.create_engine(sqlalchemy_uri(serving))
     try:
         inspector = sa.inspect(engine)
