@@ -34,10 +34,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import pyarrow as pa
 import requests
 
-from connectors.http import ApiClient, ApiError, SchemaError, require, require_path, require_ts, validate_base_url
-from connectors.streams import StreamSpec, Window, observed_at
+from connectors.http import ApiClient, ApiError, SchemaError, validate_base_url
+from connectors.pages import next_url_pages
+from connectors.records import observed_at, require, require_path, require_ts
+from connectors.sources import Setting, Source
+from connectors.streams import StreamSpec, Window
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v24.0"
+DECLARATION = Source("facebook", "Meta Graph API (Facebook Pages)", "connectors.facebook:FacebookClient", (
+    Setting("FACEBOOK_PAGE_ID", "page_id"),
+    Setting("FACEBOOK_ACCESS_TOKEN", "access_token", help="page access token; sent as a header, never in URLs"),
+    Setting("FACEBOOK_GRAPH_URL", "base_url", required=False, example=DEFAULT_BASE_URL),
+), "connectors.sandbox.api_facebook")
 MAX_PAGE_SIZE = 100
 THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, 80001})
 INVALID_TOKEN_CODE = 190
@@ -271,20 +279,19 @@ class FacebookClient(ApiClient):
     def _pages(self, url: str, params: dict[str, Any] | None, endpoint: str, stream: str,
                watch: bool = True) -> Iterator[list[dict]]:
         """The `data` of each page, following `paging.next` until it is absent (an empty page is not the end)."""
-        followed: set[str] = set()
-        while True:
-            body = self.request("GET", url, endpoint=endpoint, params=params)
+        def fetch(page_url: str) -> dict:
+            body = self.request("GET", page_url, endpoint=endpoint, params=params if page_url == url else None)
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise SchemaError("facebook", stream, "data")
-            yield self.watch_fields(stream, body["data"]) if watch else body["data"]
+            return body
+
+        def next_url(body: dict) -> str | None:
             paging = body.get("paging")
             nxt = paging.get("next") if isinstance(paging, dict) else None
-            if not nxt:
-                return
-            url, params = self._safe_next(nxt, endpoint, stream), None
-            if url in followed:
-                raise ApiError(self.source, endpoint, None, "paging.next repeats a page already read: stopping a paging loop")
-            followed.add(url)
+            return self._safe_next(nxt, endpoint, stream) if nxt else None
+
+        for body in next_url_pages(fetch, url, next_url=next_url, source=self.source, endpoint=endpoint):
+            yield self.watch_fields(stream, body["data"]) if watch else body["data"]
 
     def _safe_next(self, nxt: Any, endpoint: str, stream: str) -> str:
         """`paging.next` on the base URL's own origin, with any credential Meta echoed into it removed."""

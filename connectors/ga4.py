@@ -33,11 +33,20 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.http import ApiClient, ApiError, ConfigError, SchemaError, require, validate_base_url
+from connectors.http import ApiClient, ApiError, ConfigError, SchemaError, validate_base_url
+from connectors.records import require
+from connectors.sources import Setting, Source
 from connectors.streams import StreamSpec, Window, spec_by_name
 
 SOURCE = "ga4"
 DEFAULT_BASE_URL = "https://analyticsdata.googleapis.com/v1beta"
+DECLARATION = Source("ga4", "Google Analytics 4 Data API", "connectors.ga4:Ga4Client", (
+    Setting("GA4_PROPERTY_ID", "property_id", example="123456789", help="numeric property id (Admin > Property details)"),
+    Setting("GA4_ACCESS_TOKEN", "access_token", help="OAuth2 access token, scope analytics.readonly"),
+    Setting("GA4_USER_ID_DIMENSION", "user_id_dimension", example="customUser:site_user_id",
+            help="user-scoped custom dimension holding the site's user id"),
+    Setting("GA4_API_URL", "base_url", required=False, example=DEFAULT_BASE_URL),
+), "connectors.sandbox.api_ga4")
 DEFAULT_PAGE_SIZE = 100_000
 MAX_PAGE_SIZE = 250_000  # the server's cap on `limit`
 ENDPOINT = "runReport"
@@ -251,6 +260,10 @@ class Ga4Client(ApiClient):
                 raise SchemaError(SOURCE, stream, "rowCount", f"not a count ({row_count!r})")
             if not records or offset >= int(row_count):
                 return
+
+    def run_facts(self, stream: str) -> dict[str, Any]:
+        return {key: str(self.last_metadata[key]) for key in ("subjectToThresholding", "dataLossFromOtherRow", "timeZone")
+                if key in self.last_metadata}
 
     @staticmethod
     def _lacks(report: _Report, exc: ApiError) -> bool:

@@ -63,16 +63,21 @@ from connectors.http import (
     ApiRetry,
     ConfigError,
     SchemaError,
-    require,
-    require_path,
-    require_ts,
     validate_base_url,
 )
-from connectors.streams import StreamSpec, Window, observed_at
+from connectors.pages import token_pages
+from connectors.records import observed_at, require, require_path, require_ts
+from connectors.sources import Setting, Source
+from connectors.streams import StreamSpec, Window
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.x.com/2"
+DECLARATION = Source("x", "X API v2", "connectors.x:XClient", (
+    Setting("X_USER_ID", "user_id", help="the account's numeric id"),
+    Setting("X_BEARER_TOKEN", "bearer_token", help="app-only bearer token"),
+    Setting("X_API_URL", "base_url", required=False, example=DEFAULT_BASE_URL),
+), "connectors.sandbox.api_x")
 MAX_PAGE_SIZE = 100
 # max_results ranges X accepts per endpoint family (anything outside is a 400)
 TIMELINE_SIZES, SEARCH_SIZES, USER_LIST_SIZES = (5, 100), (10, 100), (1, 100)
@@ -324,6 +329,13 @@ class XClient(ApiClient):
             self.rate_state[endpoint] = (int(left), int(resets))
         return body
 
+    def run_facts(self, stream: str) -> dict[str, Any]:
+        errors = [e for e in self.partial_errors if e["stream"] == stream]
+        if not errors:
+            return {}
+        return {"partial_errors": len(errors),
+                "partial_error_resources": ", ".join(sorted({f"{e['resource_type']} {e['resource_id']}" for e in errors}))}
+
     # --- streams -------------------------------------------------------------------------
     def read(self, stream: str, window: Window) -> Iterator[list[dict]]:
         readers = {"posts": self._posts, "mentions": self._mentions, "replies": self._replies,
@@ -418,21 +430,18 @@ class XClient(ApiClient):
                sizes: tuple[int, int], stream: str, watch: bool = True) -> Iterator[tuple[list[dict], dict[str, str]]]:
         """(data, usernames from includes.users) per page, following meta.next_token until it is absent."""
         size = max(sizes[0], min(sizes[1], self.page_size))
-        token: str | None = None
-        tokens: set[str] = set()
-        while True:
+
+        def fetch(token: str | None) -> dict:
             query = {**params, "max_results": size, **({token_param: token} if token else {})}
             body = self.request("GET", f"{self.base_url}{path}", endpoint=endpoint, params=query)
             if not isinstance(body, dict):
                 raise SchemaError("x", stream, "meta", "missing (the answer is not a JSON object)")
+            return body
+
+        for body in token_pages(fetch, next_token=lambda b: _path(b, "meta.next_token", stream, str, required=False),
+                                source=self.source, endpoint=endpoint, what="meta.next_token"):
             data = self._data(body, endpoint, stream)
             yield (self.watch_fields(stream, data) if watch else data), _usernames(body, stream)
-            token = _path(body, "meta.next_token", stream, str, required=False)
-            if not token:
-                return
-            if token in tokens:
-                raise ApiError(self.source, endpoint, None, "meta.next_token repeats a page already read: stopping a paging loop")
-            tokens.add(token)
 
     def _data(self, body: Mapping[str, Any], endpoint: str, stream: str) -> list[dict]:
         """The page's `data`, after recording any partial `errors` (raising when they replace the data)."""

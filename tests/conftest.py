@@ -34,7 +34,7 @@ def world() -> World:
 @pytest.fixture
 def sandbox(world):
     """A fresh server per test, so faults and request counts never leak between tests."""
-    with SandboxServer(world) as server:
+    with SandboxServer(world, extra_routes=(_items,)) as server:
         yield server
 
 

@@ -25,9 +25,10 @@ import base64
 import hashlib
 import json
 from datetime import datetime, timezone
+from typing import Any
 from urllib.parse import urlencode
 
-from connectors.sandbox.faults import ERROR_BODIES, page_bounds
+from connectors.sandbox.faults import page_bounds
 from connectors.sandbox.routing import Request, Response, route
 from connectors.sandbox.world import FACEBOOK_PAGE_ID, Post
 
@@ -66,7 +67,21 @@ def _error(status: int, message: str, code: int | None = None, *, subcode: int |
     return {"error": error}
 
 
-ERROR_BODIES["facebook"] = lambda status, message, code: _error(status, message, code)
+CREDENTIALS = {"facebook_token": "sandbox-facebook-page-token"}  # what this fake accepts (see server.Credentials)
+
+
+def exports(url: str, credentials: Any) -> dict[str, str]:
+    """The connector settings that point the client at a sandbox serving at `url`."""
+    return {
+        "FACEBOOK_PAGE_ID": FACEBOOK_PAGE_ID,
+        "FACEBOOK_ACCESS_TOKEN": credentials.facebook_token,
+        "FACEBOOK_GRAPH_URL": f"{url}/v24.0",
+    }
+
+
+def error_body(status: int, message: str, code: int | None) -> dict:
+    """The server answers injected faults with it."""
+    return _error(status, message, code)
 
 
 def _fail(message: str, code: int, status: int = 400, **kw) -> Response:

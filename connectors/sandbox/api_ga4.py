@@ -32,7 +32,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
-from connectors.sandbox.faults import ERROR_BODIES, page_bounds
+from connectors.sandbox.faults import page_bounds
 from connectors.sandbox.routing import Request, Response, route
 from connectors.sandbox.world import GA4_PROPERTY_ID, GA4_TIME_ZONE, ExperienceImpression, WebSession, World
 
@@ -59,7 +59,20 @@ def _error(status: int, message: str, code: int | None = None) -> dict:
     return {"error": {"code": status, "message": message, "status": name}}
 
 
-ERROR_BODIES["ga4"] = _error
+CREDENTIALS = {"ga4_token": "sandbox-ga4-token"}  # what this fake accepts (see server.Credentials)
+
+
+def exports(url: str, credentials: Any) -> dict[str, str]:
+    """The connector settings that point the client at a sandbox serving at `url`."""
+    return {
+        "GA4_PROPERTY_ID": GA4_PROPERTY_ID,
+        "GA4_ACCESS_TOKEN": credentials.ga4_token,
+        "GA4_USER_ID_DIMENSION": "customUser:site_user_id",
+        "GA4_API_URL": f"{url}/v1beta",
+    }
+
+
+error_body = _error  # the server answers injected faults with it
 
 DIMENSIONS: dict[str, Callable[[WebSession], str]] = {
     "date": lambda s: s.date.strftime("%Y%m%d"),

@@ -36,8 +36,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
-from connectors.sandbox.faults import ERROR_BODIES, page_bounds
+from connectors.sandbox.faults import page_bounds
 from connectors.sandbox.routing import Request, Response, route
 from connectors.sandbox.world import X_ACCOUNT_ID, X_ACCOUNT_USERNAME, Post
 
@@ -75,7 +76,15 @@ def _error(status: int, message: str, code: int | None = None) -> dict:
     return {"title": title, "detail": detail, "type": "about:blank", "status": status}
 
 
-ERROR_BODIES["x"] = _error
+CREDENTIALS = {"x_bearer": "sandbox-x-bearer-token"}  # what this fake accepts (see server.Credentials)
+
+
+def exports(url: str, credentials: Any) -> dict[str, str]:
+    """The connector settings that point the client at a sandbox serving at `url`."""
+    return {"X_USER_ID": X_ACCOUNT_ID, "X_BEARER_TOKEN": credentials.x_bearer, "X_API_URL": f"{url}/2"}
+
+
+error_body = _error  # the server answers injected faults with it
 
 
 class _Invalid(Exception):

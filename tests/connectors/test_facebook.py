@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from datetime import date, datetime, timezone
 
@@ -28,6 +29,13 @@ def _scenario_page(req, data: list[dict], nxt: str | None) -> Response:
     if nxt:
         body["paging"] = {"cursors": {"after": "QUZURVI="}, "next": nxt}
     return Response(200, body)
+
+
+@pytest.fixture
+def sandbox(sandbox):
+    """The shared sandbox, also serving this module's test routes."""
+    sandbox.add_routes(sys.modules[__name__])
+    return sandbox
 
 
 @route("GET", r"/_fbtest/v24\.0/(?P<page>[^/]+)/published_posts", "fbtest.published_posts")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from datetime import date, datetime, timezone
 from urllib.parse import parse_qs, urlsplit
@@ -38,6 +39,13 @@ NOT_AUTHORIZED = {"value": "555", "detail": "Sorry, you are not authorized to se
 NOT_FOUND = {"value": "556", "detail": "Could not find tweet with referenced_tweets.id: [556].", "title": "Not Found Error",
              "resource_type": "tweet", "parameter": "referenced_tweets.id", "resource_id": "556",
              "type": "https://api.twitter.com/2/problems/resource-not-found"}
+
+
+@pytest.fixture
+def sandbox(sandbox):
+    """The shared sandbox, also serving this module's test routes."""
+    sandbox.add_routes(sys.modules[__name__])
+    return sandbox
 
 
 @route("GET", r"/_xtest/2/users/(?P<id>\d+)/tweets", "xtest.tweets")
