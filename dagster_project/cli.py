@@ -199,8 +199,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     with running_sandbox(seed=args.seed, scale=args.scale) as sandbox:
-        os.environ.update(sandbox.env())
-        os.environ["ENGAGEMENT_SOURCES"] = "ga4,mailchimp,x,facebook,hubspot"
+        os.environ.update(sandbox.env())  # every declared source, the sandbox serving them all
         world = sandbox.world
         print(f"sandbox at {sandbox.url}: seed {args.seed}, {len(world.people)} people, "
               f"{world.start} to {world.end} (exclusive)")

@@ -165,6 +165,7 @@ def sandbox_env(url: str, credentials: Credentials | None = None) -> dict[str, s
     env: dict[str, str] = {}
     for module in api_modules().values():
         env.update(module.exports(url, c))
+    env["ENGAGEMENT_SOURCES"] = ",".join(source.name for source in SOURCES)  # the sandbox serves them all
     # the demo's salt is public; a real deployment sets its own secret one
     env["ENGAGEMENT_PII_SALT"] = "sandbox-demo-salt"
     return env

@@ -30,7 +30,8 @@ def test_env_example_lists_every_declared_setting_as_the_declarations_render_it(
 def test_the_sandbox_exports_every_declared_variable_it_needs_and_nothing_undeclared():
     env = sandbox_env("http://127.0.0.1:1")
     declared = {setting.variable for s in SOURCES for setting in s.settings}
-    assert set(env) - declared == {"ENGAGEMENT_PII_SALT"}
+    assert set(env) - declared == {"ENGAGEMENT_PII_SALT", "ENGAGEMENT_SOURCES"}
+    assert env["ENGAGEMENT_SOURCES"] == ",".join(s.name for s in SOURCES)
     for s in SOURCES:
         assert set(s.required) <= set(env), s.name
         assert s.url_variable in env, s.name

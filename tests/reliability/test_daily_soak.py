@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from connectors.registry import SOURCES
 from connectors.sandbox import truth
 from connectors.sandbox.api_x import RATE_LIMITS, public_metrics
 from connectors.sandbox.faults import FaultRule
@@ -62,7 +63,7 @@ def at_three(day: date) -> datetime:
 
 def run_killed_in_the_raw_merge(sandbox: SandboxServer, root: Path, day: date) -> None:
     env = {**os.environ, **sandbox.env(), "ENGAGEMENT_WAREHOUSE": str(root / "engagement.duckdb"),
-           "ENGAGEMENT_SERVING": str(root / "serving.duckdb"), "ENGAGEMENT_SOURCES": "ga4,mailchimp,x,facebook,hubspot",
+           "ENGAGEMENT_SERVING": str(root / "serving.duckdb"), "ENGAGEMENT_SOURCES": ",".join(s.name for s in SOURCES),
            "ENGAGEMENT_LOOKBACK_DAYS": "7", PAUSE_VARIABLE: "raw_merge"}
     env.pop("DAGSTER_HOME", None)
     args = [sys.executable, "-m", "dagster_project.cli", "refresh", "--start", str(day), "--end", str(day + timedelta(days=1))]
