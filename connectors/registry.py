@@ -9,7 +9,7 @@ from connectors.sources import Source
 # each module `connectors/<name>.py` declares its DECLARATION; this order is ENGAGEMENT_SOURCES' default order
 SOURCES: tuple[Source, ...] = tuple(
     importlib.import_module(f"connectors.{name}").DECLARATION
-    for name in ("ga4", "mailchimp", "x", "facebook", "hubspot")
+    for name in ("ga4", "mailchimp", "x", "facebook", "linkedin", "hubspot")
 )
 
 

@@ -1,5 +1,6 @@
 -- one row per social post that can carry a campaign: own X posts, X mentions of the account that
--- are not replies in an own post's conversation (those count as comments), own Facebook posts
+-- are not replies in an own post's conversation (those count as comments), own Facebook posts,
+-- own LinkedIn posts and LinkedIn members' posts that mention the organisation (no campaign known)
 with
 
 x_snapshots as (
@@ -29,6 +30,18 @@ x_links as (
 facebook_snapshots as (
 
     select * from {{ ref('stg_facebook__post_snapshots') }}
+
+),
+
+linkedin_snapshots as (
+
+    select * from {{ ref('stg_linkedin__post_snapshots') }}
+
+),
+
+linkedin_mentions as (
+
+    select * from {{ ref('stg_linkedin__mentions') }}
 
 ),
 
@@ -84,6 +97,12 @@ facebook_posts as (
 
 ),
 
+linkedin_posts as (
+
+    {{ deduplicate('linkedin_snapshots', ['post_id'], 'snapshot_date desc') }}
+
+),
+
 final as (
 
     select
@@ -115,6 +134,26 @@ final as (
         created_at,
         {{ url_query_parameter('link', 'utm_campaign') }} as utm_campaign
     from facebook_posts
+
+    union all
+
+    select
+        'linkedin' as platform,
+        post_id,
+        'post' as post_kind,
+        created_at,
+        {{ url_query_parameter('link', 'utm_campaign') }} as utm_campaign
+    from linkedin_posts
+
+    union all
+
+    select
+        'linkedin' as platform,
+        mentioning_post as post_id,
+        'mention' as post_kind,
+        created_at,
+        cast(null as varchar) as utm_campaign
+    from linkedin_mentions
 
 )
 
