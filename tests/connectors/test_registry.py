@@ -22,6 +22,7 @@ def test_settings_know_exactly_the_declared_sources_and_variables():
 def test_env_example_lists_every_declared_setting_as_the_declarations_render_it():
     text = (ROOT / ".env.example").read_text()
     assert text.endswith(render_env_example())
+    assert f"\nENGAGEMENT_SOURCES={','.join(s.name for s in SOURCES)} " in text
     for s in SOURCES:
         for setting in s.settings:
             assert f"\n{setting.variable}=" in text

@@ -35,6 +35,7 @@ CANARIES = Credentials(
     x_bearer="CANARYxbearer7c2e",
     facebook_token="CANARYfbtok5d1b08",
     hubspot_token="pat-na1-CANARYhs8e4f",
+    linkedin_token="CANARYlitok3e7a90",
 )
 WRONG_HUBSPOT_TOKEN = "pat-na1-CANARYwrong2b7d"
 SALT = "CANARYsalt6a9d3c"
@@ -50,7 +51,7 @@ def forms(secret: str) -> list[bytes]:
 
 
 SECRETS = [CANARIES.ga4_token, CANARIES.mailchimp_key, CANARIES.x_bearer, CANARIES.facebook_token,
-           CANARIES.hubspot_token, WRONG_HUBSPOT_TOKEN]
+           CANARIES.hubspot_token, CANARIES.linkedin_token, WRONG_HUBSPOT_TOKEN]
 
 
 def text_columns(path: Path) -> list[str]:
