@@ -1,4 +1,4 @@
-"""Meta Graph API (Facebook Pages): published posts as dated snapshots, comments, reactions, post insights.
+"""Meta Graph API (Facebook Pages): published posts as dated snapshots, comments, reactions, post insights, tags.
 
 The page token goes in `Authorization: Bearer`, never in a URL (requests puts URLs in exception
 text). Paging follows `paging.next` (a full URL) until it is absent; an empty `data` with a
@@ -16,6 +16,11 @@ each read stores them as a snapshot dated by the API's own Date header (`observe
 `snapshot_date`); day-over-day differences are the downstream's business. `shares_count` is NULL
 when Meta omits `shares`, which it does when a post has no shares: NULL means "Meta sent no
 shares object" (in practice 0) and is left for the downstream to coalesce.
+
+Tags are the public posts by others in which the Page is tagged (`/{page-id}/tagged`, a Page token
+with `pages_read_user_content`): the seed's "tags", counted as mentions. They are dated by their
+`created_time` (PagePost has no `tagged_time`); Meta withholds their author (`from` is shown only to
+the post's author), so a tag counts for the day but names no person.
 
 Post insights are requested one metric per call from `POST_INSIGHT_METRICS`: Meta retires
 insights metrics in waves and one retired metric fails the whole call with (#100). The list
@@ -51,6 +56,20 @@ THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, 80001})
 INVALID_TOKEN_CODE = 190
 # Current post-level views metric; post_impressions* were retired by Meta on 2025-11-15.
 POST_INSIGHT_METRICS: tuple[str, ...] = ("post_media_view",)
+# Meta's retirements: metric -> (date, successor). One of these in a call fails it with (#100), not naming it.
+RETIRED_INSIGHT_METRICS: dict[str, tuple[str, str]] = {
+    "post_impressions": ("2025-11-15", "post_media_view"),
+    "post_impressions_paid": ("2025-11-15", "post_media_view with the is_from_ads breakdown"),
+    "post_impressions_organic": ("2025-11-15", "post_media_view with the is_from_ads breakdown"),
+    "post_impressions_fan": ("2025-11-15", "post_media_view with the is_from_followers breakdown"),
+    "post_impressions_viral": ("2025-11-15", "none"),
+    "post_impressions_nonviral": ("2025-11-15", "none"),
+    "post_impressions_unique": ("2026-06-15", "post_total_media_view_unique"),
+    "page_impressions": ("2025-11-15", "page_media_view"),
+    "page_impressions_unique": ("2026-06-15", "page_total_media_view_unique"),
+    "page_fans": ("2025-11-15", "page_follows"),
+    "post_engaged_users": ("2024-03-14", "none"),
+}
 # Query parameters never to send, even when Meta puts them into a `next` URL.
 CREDENTIAL_PARAMS = frozenset({"access_token", "appsecret_proof"})
 
@@ -58,6 +77,7 @@ POST_FIELDS = ("id,created_time,message,permalink_url,attachments{unshimmed_url,
                "reactions.summary(total_count).limit(0),comments.summary(total_count).limit(0)")
 COMMENT_FIELDS = "id,created_time,message,from{id,name},parent{id}"
 REACTION_FIELDS = "id,name,type"
+TAG_FIELDS = "id,created_time,message,permalink_url"
 
 TS = pa.timestamp("us", tz="UTC")
 S, INT = pa.string(), pa.int64()
@@ -76,6 +96,9 @@ REACTIONS = StreamSpec("facebook", "reactions", pa.schema([
     ("post_id", S), ("user_id", S), ("name", S), ("type", S), ("observed_at", TS)]), ("post_id", "user_id"),
     reach="engagement",
     description="who reacted to the window's posts, and how; reactions carry no time, observed_at is when they were seen")
+TAGS = StreamSpec("facebook", "tags", pa.schema([
+    ("tag_post_id", S), ("created_time", TS), ("message", S), ("permalink_url", S)]), ("tag_post_id",),
+    description="public posts by others in which the Page is tagged, created in the window (counted as mentions)")
 POST_INSIGHTS = StreamSpec("facebook", "post_insights", pa.schema([
     ("post_id", S), ("metric", S), ("period", S), ("snapshot_date", pa.date32()), ("value", INT)]),
     ("post_id", "metric", "snapshot_date"), reach="engagement",
@@ -148,6 +171,15 @@ def reaction_from_api(r: Mapping[str, Any], post_id: str, seen_at: datetime) -> 
     }
 
 
+def tag_from_api(r: Mapping[str, Any]) -> dict:
+    return {
+        "tag_post_id": require(r, "id", "facebook", "tags", str),
+        "created_time": _ts(r, "created_time", "tags"),
+        "message": r.get("message"),
+        "permalink_url": r.get("permalink_url"),
+    }
+
+
 def insight_from_api(r: Mapping[str, Any], post_id: str, seen_at: datetime) -> dict:
     values = require(r, "values", "facebook", "post_insights", list)
     if not values:
@@ -169,7 +201,7 @@ class FacebookClient(ApiClient):
     insight_metrics: tuple[str, ...] = POST_INSIGHT_METRICS
 
     source = "facebook"
-    STREAMS = (POSTS, COMMENTS, REACTIONS, POST_INSIGHTS)
+    STREAMS = (POSTS, COMMENTS, REACTIONS, POST_INSIGHTS, TAGS)
 
     @classmethod
     def from_settings(cls, page_id: str, access_token: str, base_url: str | None = None, **kw: Any) -> FacebookClient:
@@ -203,7 +235,7 @@ class FacebookClient(ApiClient):
     # --- streams -------------------------------------------------------------------------
     def read(self, stream: str, window: Window) -> Iterator[list[dict]]:
         readers = {"posts": self._posts, "comments": self._comments, "reactions": self._reactions,
-                   "post_insights": self._insights}
+                   "post_insights": self._insights, "tags": self._tags}
         if stream not in readers:
             raise KeyError(f"unknown stream {stream!r}; known: {', '.join(readers)}")
         yield from readers[stream](window)
@@ -219,6 +251,18 @@ class FacebookClient(ApiClient):
                     seen.add(record["post_id"])
                     records.append(record)
             self.page_done("posts", len(records))
+            if records:
+                yield records
+
+    def _tags(self, window: Window) -> Iterator[list[dict]]:
+        seen: set[str] = set()
+        params = {"fields": TAG_FIELDS, "since": int(window.start_ts.timestamp()), "until": int(window.end_ts.timestamp()),
+                  "limit": self.page_size}
+        for data in self._pages(f"{self.base_url}/{self.page_id}/tagged", params, "tagged", "tags"):
+            records = [t for t in (tag_from_api(r) for r in data)
+                       if t["tag_post_id"] not in seen and window.start_ts <= t["created_time"] < window.end_ts]
+            seen.update(t["tag_post_id"] for t in records)
+            self.page_done("tags", len(records))
             if records:
                 yield records
 
@@ -249,8 +293,16 @@ class FacebookClient(ApiClient):
         for post_id in self._post_ids(window, "post_insights"):
             records = []
             for metric in self.insight_metrics:  # one per call: a retired metric fails the whole call
-                body = self.request("GET", f"{self.base_url}/{post_id}/insights", endpoint=f"{post_id}/insights?metric={metric}",
-                                    params={"metric": metric}) or {}
+                endpoint = f"{post_id}/insights?metric={metric}"
+                try:
+                    body = self.request("GET", f"{self.base_url}/{post_id}/insights", endpoint=endpoint,
+                                        params={"metric": metric}) or {}
+                except ApiError as exc:
+                    if exc.status == 400 and "(#100)" in exc.api_message and metric in RETIRED_INSIGHT_METRICS:
+                        retired, successor = RETIRED_INSIGHT_METRICS[metric]
+                        raise ApiError(self.source, endpoint, 400, f"{exc.api_message} ({metric} was retired by Meta on "
+                                                                   f"{retired}; its successor: {successor})") from None
+                    raise
                 at = observed_at(self.last_headers)
                 data = body.get("data") if isinstance(body, dict) else None
                 if not isinstance(data, list):

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from connectors.sandbox.world import CAMPAIGN_ALIASES, World
 
 X_LIKERS_CAP = 100
-MENTIONING_PLATFORMS = ("x", "linkedin")  # platforms whose API tells us who mentioned the account
+MENTIONING_PLATFORMS = ("x", "facebook", "linkedin")  # mentions of the account: X mentions, Page tags, LinkedIn notifications
 Identifier = tuple[str, str]
 
 
@@ -225,8 +225,8 @@ def email_campaign_engagement(world: World, now: datetime | None = None) -> dict
 def social_engagement_daily(world: World, now: datetime | None = None) -> dict[tuple, dict]:
     """(date, platform, post id) -> the day's social figures, for a pipeline that took ONE snapshot of
     every post's counters at `now`: that first snapshot's counts land on the post's creation day;
-    replies, comments and mentions on their own creation day. Mentions are X posts by others and
-    LinkedIn members' posts that mention the organisation."""
+    replies, comments and mentions on their own creation day. Mentions are X posts by others, posts in
+    which the Facebook Page is tagged and LinkedIn members' posts that mention the organisation."""
     now = now or world.default_now
     out: dict[tuple, dict] = {}
 
@@ -250,6 +250,9 @@ def social_engagement_daily(world: World, now: datetime | None = None) -> dict[t
     for m in world.x_mentions:
         if m["created_at"] <= now:
             row(m["created_at"].date(), "x", m["id"], "mention", m["campaign_key"])["mentions"] += 1
+    for tag in world.fb_tags:  # the posts in which the Page is tagged
+        if tag["created_at"] <= now:
+            row(tag["created_at"].date(), "facebook", tag["id"], "mention", None)["mentions"] += 1
     for m in world.li_mentions:  # LinkedIn names the member's post, not its campaign
         if m["created_at"] <= now:
             row(m["created_at"].date(), "linkedin", m["generated_activity"], "mention", None)["mentions"] += 1

@@ -389,6 +389,7 @@ class World:
         self._make_crm()
         self._make_experiments()
         self._make_linkedin()
+        self._make_facebook_tags()
 
     # --- people -----------------------------------------------------------------------
     def _make_people(self) -> None:
@@ -668,6 +669,23 @@ class World:
                     "notification_id": rng.randint(-2**31, 2**31 - 1), "created_at": created,
                     "source_post": f"urn:li:activity:{7140000000000000000 + seq}",
                     "generated_activity": f"urn:li:share:{7150000000000000000 + seq}",
+                })
+
+    # --- Facebook tags ----------------------------------------------------------------
+    def _make_facebook_tags(self) -> None:
+        """Public posts by others in which the Page is tagged, from a random stream of their own (nothing
+        else in the world moved when they were added). Meta names their author only to the author."""
+        rng = random.Random(self.config.seed * 130363 + 17)
+        self.fb_tags: list[dict] = []
+        for day in range(self.config.days):
+            for _ in range(rng.choice([0, 0, 1, 1, 2])):
+                created = _ts(self.start + timedelta(days=day), rng.randint(6 * 3600, 23 * 3600))
+                author, name = rng.choice(self.fb_accounts)
+                object_id = 990000000000 + len(self.fb_tags) * 7 + rng.randint(0, 6)
+                self.fb_tags.append({
+                    "id": f"{author}_{object_id}", "created_at": created, "author_id": author,
+                    "message": rng.choice([f"Great afternoon at Example Shop with {name.split()[0]}!",
+                                           "Thanks Example Shop for the quick delivery", "Look what I found at Example Shop"]),
                 })
 
     # --- CRM --------------------------------------------------------------------------

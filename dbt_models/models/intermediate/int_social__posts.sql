@@ -1,6 +1,7 @@
 -- one row per social post that can carry a campaign: own X posts, X mentions of the account that
 -- are not replies in an own post's conversation (those count as comments), own Facebook posts,
--- own LinkedIn posts and LinkedIn members' posts that mention the organisation (no campaign known)
+-- posts in which the Facebook Page is tagged, own LinkedIn posts and LinkedIn members' posts that
+-- mention the organisation (no campaign known for tags and LinkedIn mentions)
 with
 
 x_snapshots as (
@@ -30,6 +31,12 @@ x_links as (
 facebook_snapshots as (
 
     select * from {{ ref('stg_facebook__post_snapshots') }}
+
+),
+
+facebook_tags as (
+
+    select * from {{ ref('stg_facebook__tags') }}
 
 ),
 
@@ -134,6 +141,16 @@ final as (
         created_at,
         {{ url_query_parameter('link', 'utm_campaign') }} as utm_campaign
     from facebook_posts
+
+    union all
+
+    select
+        'facebook' as platform,
+        tag_post_id as post_id,
+        'mention' as post_kind,
+        created_at,
+        cast(null as varchar) as utm_campaign
+    from facebook_tags
 
     union all
 

@@ -1,5 +1,5 @@
 -- one row per day x platform x post: own posts (X, Facebook, LinkedIn) and posts by others that
--- mention the account (X, LinkedIn). Counters come from daily snapshot deltas; comments/replies and mentions are
+-- mention the account (X mentions, posts tagging the Facebook Page, LinkedIn mentions). Counters come from daily snapshot deltas; comments/replies and mentions are
 -- dated by their own creation time. A figure the platform does not provide is NULL.
 with
 
@@ -63,8 +63,8 @@ joined as (
         case when p.post_kind = 'post' then coalesce(delta.likes, 0) end as likes,
         case when p.post_kind = 'post' then coalesce(c.comments, 0) end as comments,
         case when p.post_kind = 'post' then coalesce(delta.shares, 0) end as shares,
-        -- X and LinkedIn report mentions of the account; Facebook's Page API used here does not: NULL
-        case when d.platform in ('x', 'linkedin') then coalesce(m.mentions, 0) end as mentions,
+        -- every platform reports mentions of the account (Facebook's are the posts tagging the Page)
+        coalesce(m.mentions, 0) as mentions,
         case when p.post_kind = 'post' then delta.impressions end as impressions,
         coalesce(delta.counter_decreased, false) as counter_decreased
     from post_days as d
