@@ -23,6 +23,7 @@ covers drifts up to a page long.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -262,8 +263,19 @@ class Ga4Client(ApiClient):
                 return
 
     def run_facts(self, stream: str) -> dict[str, Any]:
-        return {key: str(self.last_metadata[key]) for key in ("subjectToThresholding", "dataLossFromOtherRow", "timeZone")
-                if key in self.last_metadata}
+        """Thresholding, `(other)`-row loss, sampling and truncation of the last report: never silently trusted."""
+        facts = {key: str(self.last_metadata[key]) for key in ("subjectToThresholding", "dataLossFromOtherRow", "timeZone")
+                 if key in self.last_metadata}
+        sampling = self.last_metadata.get("samplingMetadatas")
+        facts["sampled"] = str(bool(sampling))
+        if sampling:
+            facts["samplingMetadatas"] = json.dumps(sampling, sort_keys=True)
+            log.warning("ga4.%s: the report is sampled (%s): its figures are estimates", stream, facts["samplingMetadatas"])
+        truncation = self.last_metadata.get("dataTruncationReasons")
+        if truncation:
+            facts["dataTruncationReasons"] = json.dumps(truncation, sort_keys=True)
+            log.warning("ga4.%s: the report was truncated (%s)", stream, facts["dataTruncationReasons"])
+        return facts
 
     @staticmethod
     def _lacks(report: _Report, exc: ApiError) -> bool:
@@ -280,6 +292,9 @@ class Ga4Client(ApiClient):
         previous = self.last_metadata
         self.last_metadata = {
             **metadata,
+            # any page sampled or truncated: the report is (kept over the pages of one report)
+            "samplingMetadatas": metadata.get("samplingMetadatas") or previous.get("samplingMetadatas"),
+            "dataTruncationReasons": metadata.get("dataTruncationReasons") or previous.get("dataTruncationReasons"),
             "timeZone": flags["property_time_zone"],
             "subjectToThresholding": flags["subject_to_thresholding"] or previous.get("subjectToThresholding", False),
             "dataLossFromOtherRow": flags["data_loss_from_other_row"] or previous.get("dataLossFromOtherRow", False),

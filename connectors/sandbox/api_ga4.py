@@ -11,6 +11,7 @@ Two knobs, module constants a test may monkeypatch:
   set, as GA4 does for high-cardinality reports.
 - `SUBJECT_TO_THRESHOLDING`: reports naming a `customUser:` dimension carry
   `metadata.subjectToThresholding`.
+- `SAMPLED`: every report carries `metadata.samplingMetadatas` (its figures are then estimates).
 - `EXPERIENCE_DIMENSION_REGISTERED`: the property registered `exp_variant_string` as an event-scoped
   custom dimension (GA4's experiment integration); when False, asking for it is a 400 naming it.
 
@@ -40,6 +41,7 @@ MAX_LIMIT = 250_000
 DEFAULT_LIMIT = 10_000
 CARDINALITY_LIMIT: int | None = None
 SUBJECT_TO_THRESHOLDING = False
+SAMPLED = False  # every report answers with samplingMetadatas (one per date range), as a sampled GA4 report does
 USER_DIMENSION = "customUser:site_user_id"  # the property's one registered user-scoped custom dimension
 EXPERIENCE_DIMENSION = "customEvent:exp_variant_string"
 EXPERIENCE_DIMENSION_REGISTERED = True
@@ -200,6 +202,8 @@ def run_report(req: Request) -> Response:
         metadata["dataLossFromOtherRow"] = True
     if SUBJECT_TO_THRESHOLDING and any(d.startswith("customUser:") for d in dims):
         metadata["subjectToThresholding"] = True
+    if SAMPLED:  # int64 values travel as strings
+        metadata["samplingMetadatas"] = [{"samplesReadCount": "500000", "samplingSpaceSize": "2000000"}]
 
     start = page_bounds(req.fault("overlap"), offset) if offset else offset  # the first page cannot drift
     metric_of = METRICS if scope == "sessions" else EVENT_METRICS

@@ -87,8 +87,11 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
     if ignored:  # what the API sent that no column holds: a new field shows up here first
         metadata["ignored_fields"] = ", ".join(ignored)
         context.log.info(f"{spec.table}: fields the API sent that are not stored: {', '.join(ignored)}")
-    for key, value in client.run_facts(spec.name).items():  # what this API says about the read (thresholding, partial errors)
+    facts = client.run_facts(spec.name)  # what the API said about the read beyond its records (thresholding, partial errors)
+    for key, value in facts.items():
         metadata[f"api_{key}"] = value
+    if "skipped" in facts:  # the source cannot read this stream as configured: say so, never fail the run
+        context.log.warning(f"{spec.table} {facts['skipped']}")
     return dg.MaterializeResult(metadata=metadata)
 
 
