@@ -252,7 +252,8 @@ def social_engagement_daily(world: World, now: datetime | None = None) -> dict[t
             row(m["created_at"].date(), "x", m["id"], "mention", m["campaign_key"])["mentions"] += 1
     for tag in world.fb_tags:  # the posts in which the Page is tagged
         if tag["created_at"] <= now:
-            row(tag["created_at"].date(), "facebook", tag["id"], "mention", None)["mentions"] += 1
+            # a user's post id is `<user id>_<post id>`: the marts keep its second part only (no user id)
+            row(tag["created_at"].date(), "facebook", tag["id"].split("_", 1)[1], "mention", None)["mentions"] += 1
     for m in world.li_mentions:  # LinkedIn names the member's post, not its campaign
         if m["created_at"] <= now:
             row(m["created_at"].date(), "linkedin", m["generated_activity"], "mention", None)["mentions"] += 1

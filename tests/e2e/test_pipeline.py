@@ -159,10 +159,13 @@ def test_demo_table_reads_the_snapshot(pipeline):
     lines = campaign_table(pipeline["serving"]).splitlines()[3:]
     keys = sorted({key for key, _ in expected})
     assert [line.split()[0] for line in lines] == keys
+    social = truth.social_engagement_daily(pipeline["sandbox"].world, pipeline["sandbox"].now)
     for line, key in zip(lines, keys, strict=True):
         counts = [expected.get((key, channel), {"engaged_users": 0})["engaged_users"]
                   for channel in ("web", "email", "social", "any")]
-        assert line.split()[1:] == [*map(str, counts), str(expected[(key, "any")]["identified_users"])]
+        interactions = [sum(r["total_interactions"] for (_, p, _), r in social.items() if p == platform and r["campaign_key"] == key)
+                        for platform in ("x", "facebook", "linkedin")]
+        assert line.split()[1:] == [*map(str, counts), str(expected[(key, "any")]["identified_users"]), *map(str, interactions)]
 
 
 READER = textwrap.dedent(

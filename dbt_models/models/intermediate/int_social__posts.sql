@@ -146,7 +146,7 @@ final as (
 
     select
         'facebook' as platform,
-        tag_post_id as post_id,
+        mention_id as post_id,
         'mention' as post_kind,
         created_at,
         cast(null as varchar) as utm_campaign
