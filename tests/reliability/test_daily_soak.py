@@ -161,6 +161,9 @@ def test_social_totals_per_post_equal_the_platforms_latest_counters(soak):
     for post in world.fb_posts:
         if post.created_at < now:
             expected[("facebook", post.id)] = tuple(len(post.events_of(k, now)) for k in ("reaction", "share", "comment"))
+    for post in world.li_posts:  # LinkedIn: reactions and reposts from daily counters, comments by their own time
+        if post.created_at < now:
+            expected[("linkedin", post.id)] = tuple(len(post.events_of(k, now)) for k in ("reaction", "share", "comment"))
     got = {(platform, post_id): (likes, shares, comments) for platform, post_id, likes, shares, comments in query(soak["daily"], """
         select platform, post_id, sum(likes), sum(shares), sum(comments)
         from marts.fct_social_engagement_daily where post_kind = 'post' group by all""")}
