@@ -26,6 +26,7 @@ import duckdb
 
 from benchmarks.common import REPO_ROOT, machine, sandbox_process, table
 from benchmarks.e2e import DBT_STEP
+from connectors.registry import SOURCES
 from connectors.sandbox.world import WorldConfig
 
 DAYS = 90
@@ -60,7 +61,7 @@ def run(scale: float = 10.0, seed: int = 7, quiet: bool = False) -> dict:
     end = start + timedelta(days=DAYS)
     with sandbox_process(scale, seed=seed, days=DAYS) as sandbox, tempfile.TemporaryDirectory(prefix="bench-daily-") as tmp:
         env = {**os.environ, **sandbox.env, "ENGAGEMENT_WAREHOUSE": f"{tmp}/engagement.duckdb",
-               "ENGAGEMENT_SERVING": f"{tmp}/serving.duckdb", "ENGAGEMENT_SOURCES": "ga4,mailchimp,x,facebook,hubspot",
+               "ENGAGEMENT_SERVING": f"{tmp}/serving.duckdb", "ENGAGEMENT_SOURCES": ",".join(s.name for s in SOURCES),
                "ENGAGEMENT_LOOKBACK_DAYS": "7"}
         env.pop("DAGSTER_HOME", None)
         env["DBT_TARGET_PATH"] = f"{tmp}/dbt_runs"  # this benchmark's dbt run folders, apart from any other run's

@@ -32,11 +32,17 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import requests
 
-from connectors.http import ApiClient, ConfigError, SchemaError, require_path, validate_base_url
-from connectors.pages import pages_on_threads
-from connectors.streams import StreamSpec, Window, observed_at, parse_ts, spec_by_name
+from connectors.http import ApiClient, ConfigError, SchemaError, validate_base_url
+from connectors.pages import offset_pages, pages_on_threads
+from connectors.records import observed_at, parse_ts, require_path
+from connectors.sources import Setting, Source
+from connectors.streams import StreamSpec, Window, spec_by_name
 
 SOURCE = "mailchimp"
+DECLARATION = Source("mailchimp", "Mailchimp Marketing API 3.0", "connectors.mailchimp:MailchimpClient", (
+    Setting("MAILCHIMP_API_KEY", "api_key", help="<32 hex>-<dc>; the data center comes from the suffix"),
+    Setting("MAILCHIMP_API_URL", "base_url", required=False, help="default https://<dc>.api.mailchimp.com/3.0"),
+), "connectors.sandbox.api_mailchimp")
 MAX_PAGE = 1000  # Mailchimp's ceiling for `count`
 MAX_WORKERS = 4  # parallel per-campaign reads; the API allows 10 simultaneous connections
 BASIC_USER = "anystring"  # Mailchimp ignores the username
@@ -359,25 +365,18 @@ class MailchimpClient(ApiClient):
         previous page ended with (offset drift), the next offset is corrected by that many, so
         nothing between pages is skipped; the repeats themselves are left to the loader's
         de-duplication on the natural key."""
-        url, offset, previous = f"{self.base_url}{path}", 0, set()
-        while True:
-            body = self.request("GET", url, endpoint=path,
-                                params={**params, "count": self.page_size, "offset": offset})
-            records = _path(body, records_key, stream, list, name=records_key)
-            total = _int(body, "total_items", stream)
-            if not records:
-                return
-            repeated = 0
-            for record in records:
-                if isinstance(record, Mapping) and record.get(item_key) is not None and record.get(item_key) in previous:
-                    repeated += 1
-                else:
-                    break
-            previous = {r.get(item_key) for r in records if isinstance(r, Mapping) and r.get(item_key) is not None}
+        url = f"{self.base_url}{path}"
+
+        def fetch(offset: int) -> Any:
+            return self.request("GET", url, endpoint=path, params={**params, "count": self.page_size, "offset": offset})
+
+        def key(record: Any) -> Any:
+            return record.get(item_key) if isinstance(record, Mapping) else None
+
+        for body in offset_pages(fetch, records=lambda b: _path(b, records_key, stream, list, name=records_key),
+                                 total=lambda b: _int(b, "total_items", stream), key=key, source=self.source, endpoint=path):
+            records = body[records_key]
             yield self.watch_fields(stream, records) if watch else records
-            offset += len(records) - repeated if repeated < len(records) else len(records)
-            if offset >= total:
-                return
 
     def _sent_params(self, window: Window, records_key: str) -> dict[str, str]:
         return {

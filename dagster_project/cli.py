@@ -230,8 +230,12 @@ def format_report(report: RefreshReport) -> str:
     return "\n".join(lines)
 
 
+SOCIAL_PLATFORMS = ("x", "facebook", "linkedin")
+
+
 def campaign_table(serving: str | Path) -> str:
-    """Engaged users per campaign and channel, read from the published snapshot as a BI tool would."""
+    """Engaged users per campaign and channel, and social interactions per platform, read from the
+    published snapshot as a BI tool would."""
     from dagster_project.lib.publish import open_snapshot
 
     con = open_snapshot(serving)
@@ -249,12 +253,24 @@ def campaign_table(serving: str | Path) -> str:
             order by campaign_key
             """
         ).fetchall()
+        interactions = {(key, platform): total for key, platform, total in con.execute(
+            """
+            select campaign_key, platform, sum(total_interactions)
+            from marts.fct_social_engagement_daily
+            where campaign_key is not null
+            group by campaign_key, platform
+            """
+        ).fetchall()}
     finally:
         con.close()
-    header = f"{'campaign_key':22} {'web':>6} {'email':>6} {'social':>6} {'any':>6} {'in CRM':>7}"
-    lines = ["engaged users per campaign and channel (persons; 'any' counts each once)", header, "-" * len(header)]
+    widths = (6, 6, 6, 6, 7, *(max(8, len(p)) for p in SOCIAL_PLATFORMS))
+    header = (f"{'campaign_key':22} {'web':>6} {'email':>6} {'social':>6} {'any':>6} {'in CRM':>7} "
+              + " ".join(f"{p:>{w}}" for p, w in zip(SOCIAL_PLATFORMS, widths[5:], strict=True)))
+    lines = ["engaged users per campaign and channel (persons; 'any' counts each once), then social interactions "
+             "per platform", header, "-" * len(header)]
     for key, *counts in rows:
-        lines.append(f"{key:22} " + " ".join(f"{c if c is not None else 0:{w}d}" for c, w in zip(counts, (6, 6, 6, 6, 7), strict=True)))
+        counts += [interactions.get((key, p)) for p in SOCIAL_PLATFORMS]
+        lines.append(f"{key:22} " + " ".join(f"{c if c is not None else 0:{w}d}" for c, w in zip(counts, widths, strict=True)))
     return "\n".join(lines)
 
 
@@ -335,8 +351,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     os.environ["DAGSTER_HOME"] = str(home)  # the UI's instance: `engagement dev` shows this run
     skip_fsync_of_sqlite_under(home)
     with running_sandbox(seed=args.seed, scale=args.scale) as sandbox:
-        os.environ.update(sandbox.env())
-        os.environ["ENGAGEMENT_SOURCES"] = "ga4,mailchimp,x,facebook,hubspot"
+        os.environ.update(sandbox.env())  # every declared source, the sandbox serving them all
         world = sandbox.world
         print(f"sandbox at {sandbox.url}: seed {args.seed}, {len(world.people)} people, "
               f"{world.start} to {world.end} (exclusive)")

@@ -40,7 +40,7 @@ def world() -> World:
 @pytest.fixture
 def sandbox(world):
     """A fresh server per test, so faults and request counts never leak between tests."""
-    with SandboxServer(world) as server:
+    with SandboxServer(world, extra_routes=(_items,)) as server:
         yield server
 
 
@@ -64,6 +64,5 @@ def point_pipeline_at(monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer, r
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("ENGAGEMENT_WAREHOUSE", str(root / "engagement.duckdb"))
     monkeypatch.setenv("ENGAGEMENT_SERVING", str(root / "serving.duckdb"))
-    monkeypatch.setenv("ENGAGEMENT_SOURCES", "ga4,mailchimp,x,facebook,hubspot")
     monkeypatch.setenv("ENGAGEMENT_LOOKBACK_DAYS", "7")
     monkeypatch.delenv("DAGSTER_HOME", raising=False)

@@ -11,6 +11,7 @@ Two knobs, module constants a test may monkeypatch:
   set, as GA4 does for high-cardinality reports.
 - `SUBJECT_TO_THRESHOLDING`: reports naming a `customUser:` dimension carry
   `metadata.subjectToThresholding`.
+- `SAMPLED`: every report carries `metadata.samplingMetadatas` (its figures are then estimates).
 - `EXPERIENCE_DIMENSION_REGISTERED`: the property registered `exp_variant_string` as an event-scoped
   custom dimension (GA4's experiment integration); when False, asking for it is a 400 naming it.
 
@@ -32,7 +33,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
-from connectors.sandbox.faults import ERROR_BODIES, page_bounds
+from connectors.sandbox.faults import page_bounds
 from connectors.sandbox.routing import Request, Response, route
 from connectors.sandbox.world import GA4_PROPERTY_ID, GA4_TIME_ZONE, ExperienceImpression, WebSession, World
 
@@ -40,6 +41,7 @@ MAX_LIMIT = 250_000
 DEFAULT_LIMIT = 10_000
 CARDINALITY_LIMIT: int | None = None
 SUBJECT_TO_THRESHOLDING = False
+SAMPLED = False  # every report answers with samplingMetadatas (one per date range), as a sampled GA4 report does
 USER_DIMENSION = "customUser:site_user_id"  # the property's one registered user-scoped custom dimension
 EXPERIENCE_DIMENSION = "customEvent:exp_variant_string"
 EXPERIENCE_DIMENSION_REGISTERED = True
@@ -59,7 +61,20 @@ def _error(status: int, message: str, code: int | None = None) -> dict:
     return {"error": {"code": status, "message": message, "status": name}}
 
 
-ERROR_BODIES["ga4"] = _error
+CREDENTIALS = {"ga4_token": "sandbox-ga4-token"}  # what this fake accepts (see server.Credentials)
+
+
+def exports(url: str, credentials: Any) -> dict[str, str]:
+    """The connector settings that point the client at a sandbox serving at `url`."""
+    return {
+        "GA4_PROPERTY_ID": GA4_PROPERTY_ID,
+        "GA4_ACCESS_TOKEN": credentials.ga4_token,
+        "GA4_USER_ID_DIMENSION": "customUser:site_user_id",
+        "GA4_API_URL": f"{url}/v1beta",
+    }
+
+
+error_body = _error  # the server answers injected faults with it
 
 DIMENSIONS: dict[str, Callable[[WebSession], str]] = {
     "date": lambda s: s.date.strftime("%Y%m%d"),
@@ -187,6 +202,8 @@ def run_report(req: Request) -> Response:
         metadata["dataLossFromOtherRow"] = True
     if SUBJECT_TO_THRESHOLDING and any(d.startswith("customUser:") for d in dims):
         metadata["subjectToThresholding"] = True
+    if SAMPLED:  # int64 values travel as strings
+        metadata["samplingMetadatas"] = [{"samplesReadCount": "500000", "samplingSpaceSize": "2000000"}]
 
     start = page_bounds(req.fault("overlap"), offset) if offset else offset  # the first page cannot drift
     metric_of = METRICS if scope == "sessions" else EVENT_METRICS

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
-from connectors.sandbox.faults import ERROR_BODIES, page_bounds
+from connectors.sandbox.faults import page_bounds
 from connectors.sandbox.routing import Request, Response, route
 from connectors.sandbox.world import LANDING, EmailActivity, EmailSend, MailList, World, subscriber_hash
 
@@ -52,13 +52,21 @@ def problem(status: int, detail: str, title: str | None = None) -> dict:
             "detail": detail, "instance": str(uuid.uuid4())}
 
 
+CREDENTIALS = {"mailchimp_key": "0123456789abcdef0123456789abcdef-us21"}  # what this fake accepts (see server.Credentials)
+
+
+def exports(url: str, credentials: Any) -> dict[str, str]:
+    """The connector settings that point the client at a sandbox serving at `url`."""
+    return {"MAILCHIMP_API_KEY": credentials.mailchimp_key, "MAILCHIMP_API_URL": f"{url}/3.0"}
+
+
 def _error_body(status: int, message: str, code: int | None) -> dict:
     if status == 429:
         return problem(429, "You have exceeded the limit of 10 simultaneous connections.", "Too Many Requests")
     return problem(status, message)
 
 
-ERROR_BODIES["mailchimp"] = _error_body
+error_body = _error_body  # the server answers injected faults with it
 
 
 def _fail(status: int, detail: str, title: str | None = None) -> Response:

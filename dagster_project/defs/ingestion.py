@@ -9,11 +9,12 @@ from datetime import date, timedelta
 import dagster as dg
 
 from connectors.http import RequestStats
+from connectors.registry import SOURCES
 from connectors.streams import StreamSpec, Window
 from dagster_project.defs.partitions import DAILY, SINGLE_RUN
 from dagster_project.defs.resources import EngagementSettings
 from dagster_project.lib import progress as run_progress
-from dagster_project.lib.clients import CONNECTORS, build_client
+from dagster_project.lib.clients import build_client
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import connect, cursor_of, ensure_table, load_stream
 
@@ -93,11 +94,11 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
     if ignored:  # what the API sent that no column holds: a new field shows up here first
         metadata["ignored_fields"] = ", ".join(ignored)
         context.log.info(f"{spec.table}: fields the API sent that are not stored: {', '.join(ignored)}")
-    extra = getattr(client, "last_metadata", None)
-    if isinstance(extra, dict):
-        for key in ("subjectToThresholding", "dataLossFromOtherRow", "timeZone"):
-            if key in extra:
-                metadata[f"api_{key}"] = str(extra[key])
+    facts = client.run_facts(spec.name)  # what the API said about the read beyond its records (thresholding, partial errors)
+    for key, value in facts.items():
+        metadata[f"api_{key}"] = value
+    if "skipped" in facts:  # the source cannot read this stream as configured: say so, never fail the run
+        context.log.warning(f"{spec.table} {facts['skipped']}")
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -121,4 +122,4 @@ def build_ingestion_asset(spec: StreamSpec) -> dg.AssetsDefinition:
 
 
 def ingestion_assets() -> list[dg.AssetsDefinition]:
-    return [build_ingestion_asset(spec) for cls in CONNECTORS.values() for spec in cls.STREAMS]
+    return [build_ingestion_asset(spec) for declared in SOURCES for spec in declared.streams]

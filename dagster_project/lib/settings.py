@@ -12,24 +12,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from connectors.http import ConfigError, validate_base_url
+from connectors.registry import SOURCES
 from dagster_project.lib.project import DEFAULT_SERVING, DEFAULT_WAREHOUSE, project_path
 
-ALL_SOURCES = ("ga4", "mailchimp", "x", "facebook", "hubspot")
-
-# source -> (required credential variables, base URL variable)
-SOURCE_VARIABLES: dict[str, tuple[tuple[str, ...], str]] = {
-    "ga4": (("GA4_PROPERTY_ID", "GA4_ACCESS_TOKEN", "GA4_USER_ID_DIMENSION"), "GA4_API_URL"),
-    "mailchimp": (("MAILCHIMP_API_KEY",), "MAILCHIMP_API_URL"),
-    "x": (("X_USER_ID", "X_BEARER_TOKEN"), "X_API_URL"),
-    "facebook": (("FACEBOOK_PAGE_ID", "FACEBOOK_ACCESS_TOKEN"), "FACEBOOK_GRAPH_URL"),
-    "hubspot": (("HUBSPOT_ACCESS_TOKEN",), "HUBSPOT_API_URL"),
-}
-OPTIONAL_DEFAULTS = {
-    "HUBSPOT_USER_ID_PROPERTY": "site_user_id",
-    "HUBSPOT_X_HANDLE_PROPERTY": "twitterhandle",
-    "HUBSPOT_FACEBOOK_ID_PROPERTY": "facebook_user_id",
-    "HUBSPOT_HOLDOUT_PROPERTY": "engagement_holdout",
-}
+# all derived from the source declarations (connectors/registry.py)
+ALL_SOURCES = tuple(source.name for source in SOURCES)
+# source -> (required variables, base URL variable)
+SOURCE_VARIABLES: dict[str, tuple[tuple[str, ...], str]] = {source.name: (source.required, source.url_variable) for source in SOURCES}
+OPTIONAL_DEFAULTS = {name: value for source in SOURCES for name, value in source.defaults().items()}
 
 
 @dataclass(frozen=True)
@@ -103,4 +93,4 @@ def _days(env: Mapping[str, str], name: str, default: int) -> int:
     return int(text)
 
 
-_KNOWN = {name for required, url in SOURCE_VARIABLES.values() for name in (*required, url)} | set(OPTIONAL_DEFAULTS)
+_KNOWN = {name for source in SOURCES for name in source.variables}

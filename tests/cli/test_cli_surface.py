@@ -82,8 +82,10 @@ def test_env_example_shows_no_value_for_a_required_variable():
         if "=" in line and not line.startswith("#"):
             name, rest = line.split("=", 1)
             values[name] = rest.split("#", 1)[0].strip()
-    required = {"ENGAGEMENT_PII_SALT", "GA4_PROPERTY_ID", "GA4_ACCESS_TOKEN", "GA4_USER_ID_DIMENSION", "MAILCHIMP_API_KEY",
-                "X_USER_ID", "X_BEARER_TOKEN", "FACEBOOK_PAGE_ID", "FACEBOOK_ACCESS_TOKEN", "HUBSPOT_ACCESS_TOKEN"}
+    from connectors.registry import SOURCES
+
+    required = {"ENGAGEMENT_PII_SALT", *(variable for source in SOURCES for variable in source.required)}
+    assert {"GA4_USER_ID_DIMENSION", "LINKEDIN_ACCESS_TOKEN", "HUBSPOT_ACCESS_TOKEN"} <= required
     assert {name: values[name] for name in required} == {name: "" for name in required}
 
 

@@ -16,7 +16,7 @@ def test_definitions_load_with_one_asset_per_stream_and_dbt_sources_as_their_ups
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     stream_keys = {f"raw_{s.source}/{s.name}" for s in specs}
     assert stream_keys <= keys
-    assert len(specs) == len(stream_keys) == 20
+    assert len(specs) == len(stream_keys) == 25  # 20 before LinkedIn (4 streams) and Facebook tags (1)
 
     manifest = json.loads(dbt_manifest.read_text())
     source_keys = {f"{s['source_name']}/{s['name']}" for s in manifest["sources"].values()}

@@ -17,7 +17,7 @@ def test_defaults_match_the_design_contract():
     # under the project folder, whatever the current directory
     assert settings.warehouse == str(PROJECT_ROOT / "warehouse" / "engagement.duckdb")
     assert settings.serving == str(PROJECT_ROOT / "warehouse" / "serving.duckdb")
-    assert settings.sources == ("ga4", "mailchimp", "x", "facebook", "hubspot")
+    assert settings.sources == ("ga4", "mailchimp", "x", "facebook", "linkedin", "hubspot")
     assert settings.lookback.days == 7
     assert settings.get("HUBSPOT_X_HANDLE_PROPERTY") == "twitterhandle"
 
@@ -35,8 +35,8 @@ def test_disabled_source_needs_no_credentials():
 
 
 def test_unknown_source_is_named():
-    with pytest.raises(ConfigError, match="ENGAGEMENT_SOURCES names unknown source.*linkedin"):
-        load_settings({**SANDBOX, "ENGAGEMENT_SOURCES": "ga4,linkedin"})
+    with pytest.raises(ConfigError, match="ENGAGEMENT_SOURCES names unknown source.*tiktok"):
+        load_settings({**SANDBOX, "ENGAGEMENT_SOURCES": "ga4,tiktok"})
 
 
 @pytest.mark.parametrize("value", ["-1", "seven", "3.5", "1000"])

@@ -105,10 +105,10 @@ def test_ratios_sit_beside_their_parts_unrounded_and_missing_metrics_are_null(pi
                        where engagement_rate is distinct from cast(engaged_sessions as double) / nullif(sessions, 0)""") == [(0,)]
     assert rows(db, """select count(*) from marts.fct_email_campaign_engagement
                        where open_rate is distinct from cast(unique_opens as double) / nullif(delivered, 0)""") == [(0,)]
-    # Facebook's Page API reports no mentions: NULL, never 0
-    facebook_rows, facebook_mentions = rows(db, """select count(*), count(mentions) from marts.fct_social_engagement_daily
-                                                   where platform = 'facebook'""")[0]
-    assert (facebook_rows > 0, facebook_mentions) == (True, 0)
+    # Facebook's mentions are the posts tagging the Page: counted (0 on own posts), no longer NULL
+    facebook_rows, facebook_mentions, tags = rows(db, """select count(*), count(mentions), sum(mentions) filter (where post_kind = 'mention')
+                                                       from marts.fct_social_engagement_daily where platform = 'facebook'""")[0]
+    assert (facebook_rows > 0, facebook_mentions == facebook_rows, tags) == (True, True, 21)
     # GA4 placeholders are no campaign: in the web mart as '(none)', never in the campaign dimension
     assert rows(db, "select count(*) > 0 from marts.fct_web_engagement_daily where campaign_key = '(none)'") == [(True,)]
     assert rows(db, "select count(*) from marts.dim_campaign where campaign_key like '(%'") == [(0,)]
@@ -160,10 +160,13 @@ def test_demo_table_reads_the_snapshot(pipeline):
     lines = campaign_table(pipeline["serving"]).splitlines()[3:]
     keys = sorted({key for key, _ in expected})
     assert [line.split()[0] for line in lines] == keys
+    social = truth.social_engagement_daily(pipeline["sandbox"].world, pipeline["sandbox"].now)
     for line, key in zip(lines, keys, strict=True):
         counts = [expected.get((key, channel), {"engaged_users": 0})["engaged_users"]
                   for channel in ("web", "email", "social", "any")]
-        assert line.split()[1:] == [*map(str, counts), str(expected[(key, "any")]["identified_users"])]
+        interactions = [sum(r["total_interactions"] for (_, p, _), r in social.items() if p == platform and r["campaign_key"] == key)
+                        for platform in ("x", "facebook", "linkedin")]
+        assert line.split()[1:] == [*map(str, counts), str(expected[(key, "any")]["identified_users"]), *map(str, interactions)]
 
 
 READER = textwrap.dedent(

@@ -33,8 +33,10 @@ CANARIES = Credentials(
     ga4_token="CANARYga4tok9f3a1e",
     mailchimp_key="ca7a4e11ca7a4e11ca7a4e11ca7a4e11-us21",
     x_bearer="CANARYxbearer7c2e",
+    x_user_token="CANARYxuser4b9d21",
     facebook_token="CANARYfbtok5d1b08",
     hubspot_token="pat-na1-CANARYhs8e4f",
+    linkedin_token="CANARYlitok3e7a90",
 )
 WRONG_HUBSPOT_TOKEN = "pat-na1-CANARYwrong2b7d"
 SALT = "CANARYsalt6a9d3c"
@@ -49,8 +51,8 @@ def forms(secret: str) -> list[bytes]:
     return out
 
 
-SECRETS = [CANARIES.ga4_token, CANARIES.mailchimp_key, CANARIES.x_bearer, CANARIES.facebook_token,
-           CANARIES.hubspot_token, WRONG_HUBSPOT_TOKEN]
+SECRETS = [CANARIES.ga4_token, CANARIES.mailchimp_key, CANARIES.x_bearer, CANARIES.x_user_token, CANARIES.facebook_token,
+           CANARIES.hubspot_token, CANARIES.linkedin_token, WRONG_HUBSPOT_TOKEN]
 
 
 def text_columns(path: Path) -> list[str]:
@@ -134,6 +136,7 @@ def test_the_snapshot_holds_no_email_handle_or_user_id_of_anyone_in_the_world(ru
     identifiers = set()
     for person in small_world.people:
         identifiers |= {person.email, person.site_user_id, person.x_user_id, person.x_username, person.fb_user_id}
+    identifiers |= set(small_world.li_members.values())  # LinkedIn member URNs
     identifiers = {i.lower() for i in identifiers if i}
     assert len(identifiers) > 300
     found = {i for i in identifiers if i in text}
