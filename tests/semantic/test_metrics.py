@@ -74,7 +74,7 @@ def test_every_metric_is_checked_against_a_mart(semantic):
     unchecked = {name for name, (_, meta) in metric_model(semantic["manifest"]).items()
                  if not meta.get("mart_column") and not meta.get("results_metric") and name not in MART_EXPRESSIONS}
     assert unchecked == set()
-    assert len(semantic["manifest"]["metrics"]) == 54
+    assert len(semantic["manifest"]["metrics"]) == 57
 
 
 def test_each_metric_grouped_by_its_mart_grain_equals_the_mart_column(semantic):
@@ -97,7 +97,7 @@ def test_each_metric_grouped_by_its_mart_grain_equals_the_mart_column(semantic):
         assert got == expected, mart
         checked[mart] = len(expected)
     assert by_model == {}
-    assert checked == {"fct_web_engagement_daily": 82, "fct_social_engagement_daily": 129, "fct_email_campaign_engagement": 18,
+    assert checked == {"fct_web_engagement_daily": 82, "fct_social_engagement_daily": 199, "fct_email_campaign_engagement": 18,
                        "fct_email_subscriber_cadence": 1264, "fct_campaign_engaged_users": 24, "fct_experiment_arms": 13}
 
 
@@ -146,7 +146,7 @@ def test_interaction_rate_per_platform_divides_only_interactions_whose_impressio
                              / sum(impressions) as rate
             from marts.fct_social_engagement_daily group by platform"""))}
     assert got == expected
-    assert set(got) == {"x", "facebook"}
+    assert set(got) == {"x", "facebook", "linkedin"}
 
 
 def test_metrics_query_command_prints_the_metric_by_campaign_and_never_locks_the_warehouse(semantic, capsys):

@@ -62,6 +62,7 @@ sends as (
 
     select e.campaign_id, e.campaign_key, cast(e.send_time as date) as send_date,
         r.unique_opens as platform_opens, e.unique_opens as opens,
+        r.human_unique_opens as platform_human_opens, e.human_unique_opens as human_opens,
         r.unique_subscriber_clicks as platform_clicks, e.unique_clicks as clicks
     from {{ ref('fct_email_campaign_engagement') }} as e
     inner join {{ ref('stg_mailchimp__reports') }} as r on r.campaign_id = e.campaign_id
@@ -82,6 +83,9 @@ measures as (
     from posts where platform = 'facebook'
     union all
     select 'email', 'mailchimp', campaign_id, campaign_key, 'unique_opens', platform_opens, opens, send_date from sends
+    union all
+    select 'email', 'mailchimp', campaign_id, campaign_key, 'human_unique_opens', platform_human_opens, human_opens, send_date
+    from sends
     union all
     select 'email', 'mailchimp', campaign_id, campaign_key, 'unique_clicks', platform_clicks, clicks, send_date from sends
 
