@@ -100,6 +100,19 @@ def test_web_email_and_social_daily_marts_equal_the_world(pipeline, world):
     assert social == truth.social_engagement_daily(world, now)
 
 
+def test_reconciliation_holds_each_linkedin_post_to_its_latest_counters(pipeline, world):
+    """Likes (all reaction types), reposts and comments of every LinkedIn post: the marts' daily sums
+    beside LinkedIn's latest counters, equal when everything was read."""
+    now, db = pipeline["sandbox"].now, pipeline["serving"]
+    posts = [p for p in world.li_posts if p.created_at <= now]
+    expected = [(measure, len(posts), sum(len(p.events_of(kind, now)) for p in posts), 0)
+                for measure, kind in (("comments", "comment"), ("likes", "reaction"), ("shares", "share"))]
+    assert rows(db, """select measure, count(*), sum(platform_value), sum(abs(difference))
+                       from marts.fct_engagement_reconciliation where platform = 'linkedin'
+                       group by measure order by measure""") == expected
+    assert expected[1][2] > 0 and len(posts) > 0
+
+
 def test_ratios_sit_beside_their_parts_unrounded_and_missing_metrics_are_null(pipeline):
     db = pipeline["serving"]
     assert rows(db, """select count(*) from marts.fct_web_engagement_daily

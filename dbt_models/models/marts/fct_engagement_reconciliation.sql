@@ -1,7 +1,8 @@
 -- One row per post or send x measure: the platform's own latest lifetime figure beside what the
 -- marts hold for it. Daily runs re-read interactions only within the engagement horizon, so a
 -- difference here is engagement the pipeline did not (or could not) read: late comments and
--- reactors on posts older than the horizon, likers beyond X's 100, data lost on the way. It is
+-- reactors on posts older than the horizon, likers beyond X's 100, data lost on the way (X, Facebook
+-- and LinkedIn posts; Mailchimp sends). It is
 -- reported (a warn-severity test and the publish metadata), never silently dropped.
 with
 
@@ -16,6 +17,13 @@ latest_facebook as (
 
     select post_id, snapshot_date, reaction_count, share_count, comment_count
     from ({{ deduplicate(ref('stg_facebook__post_snapshots'), ['post_id'], 'snapshot_date desc') }}) as newest
+
+),
+
+latest_linkedin as (
+
+    select post_id, snapshot_date, reaction_count, share_count, comment_count
+    from ({{ deduplicate(ref('stg_linkedin__post_snapshots'), ['post_id'], 'snapshot_date desc') }}) as newest
 
 ),
 
@@ -55,6 +63,16 @@ posts as (
     from latest_facebook as f
     left join marts_by_post as m on m.platform = 'facebook' and m.post_id = f.post_id
     left join facebook_reactors as r on r.post_id = f.post_id
+
+    union all
+
+    -- reactions (socialMetadata, all types) and reposts (share statistics) are counters; comments
+    -- are read one by one, so replies LinkedIn counts but the comments read lacks show up here
+    select 'linkedin', l.post_id, m.campaign_key, l.snapshot_date,
+        l.reaction_count, l.share_count, l.comment_count, cast(null as bigint),
+        coalesce(m.likes, 0), coalesce(m.shares, 0), coalesce(m.comments, 0), cast(null as bigint)
+    from latest_linkedin as l
+    left join marts_by_post as m on m.platform = 'linkedin' and m.post_id = l.post_id
 
 ),
 
