@@ -262,6 +262,8 @@ class Ga4Client(ApiClient):
             if not records or offset >= int(row_count):
                 return
 
+    UNTRUSTED_FACTS = ("samplingMetadatas", "dataTruncationReasons")
+
     def run_facts(self, stream: str) -> dict[str, Any]:
         """Thresholding, `(other)`-row loss, sampling and truncation of the last report: never silently trusted."""
         facts = {key: str(self.last_metadata[key]) for key in ("subjectToThresholding", "dataLossFromOtherRow", "timeZone")

@@ -189,6 +189,10 @@ class ApiClient:
                     return value["message"]
         return response.reason or "error"
 
+    # run_facts keys whose presence means the figures read are estimates or incomplete (a sampled or
+    # truncated report): the wiring gives every stream of such a source a warn-severity check on them
+    UNTRUSTED_FACTS: tuple[str, ...] = ()
+
     def run_facts(self, stream: str) -> dict[str, Any]:
         """What the API said about the last read of `stream` beyond its records (a report's thresholding,
         partial errors, a skipped stream): shown with the load, never silently trusted."""

@@ -6,6 +6,13 @@ API key's suffix; HTTP Basic auth with any username and the key as password; `co
 1000) / `offset` paging over `total_items`; errors as problem JSON (`title`, `detail`); 429 when
 more than 10 connections are open, with no rate-limit headers (urllib3's backoff handles it).
 
+Machine opens: Apple Mail Privacy Protection's proxy fetches every delivered email once, which
+Mailchimp counts as an open. The report gives both figures (`opens.*` with them,
+`opens.proxy_excluded_*` without); per-recipient activity is read with `filter_bots=true`, which
+drops proxy and bot events (an activity item itself carries nothing that tells them apart), so
+everything computed per person counts people's own opens and clicks only. Sent-to and the report
+have no `filter_bots`.
+
 Per-campaign reads (email activity, sent-to) run on a small worker pool (at most 4 workers, far
 below the 10-connection limit) and stream their pages as they arrive.
 
@@ -70,6 +77,8 @@ REPORTS = StreamSpec(
     _schema(("campaign_id", pa.string()), ("list_id", pa.string()), ("send_time", TS), ("emails_sent", pa.int64()),
             ("hard_bounces", pa.int64()), ("soft_bounces", pa.int64()), ("syntax_errors", pa.int64()),
             ("opens_total", pa.int64()), ("unique_opens", pa.int64()), ("open_rate", pa.float64()),
+            ("proxy_excluded_opens", pa.int64()), ("proxy_excluded_unique_opens", pa.int64()),
+            ("proxy_excluded_open_rate", pa.float64()),
             ("clicks_total", pa.int64()), ("unique_clicks", pa.int64()), ("unique_subscriber_clicks", pa.int64()),
             ("click_rate", pa.float64()), ("unsubscribed", pa.int64()), ("last_open", TS), ("last_click", TS),
             ("ab_split", pa.string()), ("observed_at", TS)),
@@ -77,6 +86,8 @@ REPORTS = StreamSpec(
     reach="counters",
     description="Mailchimp's own per-campaign summary for campaigns sent in the window, as of the read (observed_at, "
                 "the API's Date header); one listing request per 1000 sends, so it reaches past the engagement horizon. "
+                "opens_total/unique_opens/open_rate count Apple Mail proxy (machine) opens, the proxy_excluded_* "
+                "figures leave them out. "
                 "ab_split is the per-group summary of an A/B split campaign as JSON ({a: {...}, b: {...}}), NULL otherwise.",
 )
 EMAIL_ACTIVITY = StreamSpec(
@@ -86,7 +97,8 @@ EMAIL_ACTIVITY = StreamSpec(
             ("timestamp", TS), ("url", pa.string()), ("bounce_type", pa.string()), ("ip", pa.string())),
     primary_key=("activity_id",),
     reach="engagement",
-    description="One row per open, click or bounce since the window's `since`, for campaigns sent in the window. "
+    description="One row per open, click or bounce since the window's `since`, for campaigns sent in the window, "
+                "without machine (Apple proxy) opens and bot events (read with filter_bots=true). "
                 "activity_id hashes (campaign_id, email_id, action, timestamp, url).",
 )
 RECIPIENTS = StreamSpec(
@@ -187,6 +199,9 @@ def report_from_api(r: Mapping[str, Any], seen_at: datetime) -> dict:
         "opens_total": _int(r, "opens.opens_total", s),
         "unique_opens": _int(r, "opens.unique_opens", s),
         "open_rate": _float(r, "opens.open_rate", s),
+        "proxy_excluded_opens": _int(r, "opens.proxy_excluded_opens", s),
+        "proxy_excluded_unique_opens": _int(r, "opens.proxy_excluded_unique_opens", s),
+        "proxy_excluded_open_rate": _float(r, "opens.proxy_excluded_open_rate", s),
         "clicks_total": _int(r, "clicks.clicks_total", s),
         "unique_clicks": _int(r, "clicks.unique_clicks", s),
         "unique_subscriber_clicks": _int(r, "clicks.unique_subscriber_clicks", s),
@@ -408,7 +423,7 @@ class MailchimpClient(ApiClient):
 
         def job(cid: str) -> Callable[[], Iterator[list[dict]]]:
             def pages() -> Iterator[list[dict]]:
-                params = {"since": since, "exclude_fields": "_links,emails._links"}
+                params = {"since": since, "filter_bots": "true", "exclude_fields": "_links,emails._links"}
                 for records in self._pages("email_activity", f"/reports/{cid}/email-activity", "emails", params, "email_id"):
                     yield [row for e in records for row in activity_from_api(e, cid)]
             return pages

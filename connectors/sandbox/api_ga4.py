@@ -12,6 +12,9 @@ Two knobs, module constants a test may monkeypatch:
 - `SUBJECT_TO_THRESHOLDING`: reports naming a `customUser:` dimension carry
   `metadata.subjectToThresholding`.
 - `SAMPLED`: every report carries `metadata.samplingMetadatas` (its figures are then estimates).
+- `RETENTION_START`: the property keeps event data from this date on; a report whose date range
+  starts earlier answers without the earlier days and says so in `metadata.dataTruncationReasons`
+  (`DATA_TRUNCATION_TYPE_PROPERTY` with `dataTruncationDate`, as GA4 does since 2026-09).
 - `EXPERIENCE_DIMENSION_REGISTERED`: the property registered `exp_variant_string` as an event-scoped
   custom dimension (GA4's experiment integration); when False, asking for it is a 400 naming it.
 
@@ -42,6 +45,7 @@ DEFAULT_LIMIT = 10_000
 CARDINALITY_LIMIT: int | None = None
 SUBJECT_TO_THRESHOLDING = False
 SAMPLED = False  # every report answers with samplingMetadatas (one per date range), as a sampled GA4 report does
+RETENTION_START: date | None = None  # days before it are truncated from every report (dataTruncationReasons)
 USER_DIMENSION = "customUser:site_user_id"  # the property's one registered user-scoped custom dimension
 EXPERIENCE_DIMENSION = "customEvent:exp_variant_string"
 EXPERIENCE_DIMENSION_REGISTERED = True
@@ -191,6 +195,9 @@ def run_report(req: Request) -> Response:
     except _Invalid as exc:
         return _fail(400, str(exc))
     limit = min(limit, MAX_LIMIT)
+    truncated = RETENTION_START is not None and first < RETENTION_START
+    if truncated:
+        first = RETENTION_START
 
     filter_key = json.dumps(dimension_filter, sort_keys=True) if dimension_filter is not None else None
     groups, keys = _grouped(req.world, scope, tuple(dims), tuple(metrics), filter_key, bool(body.get("keepEmptyRows")),
@@ -204,6 +211,9 @@ def run_report(req: Request) -> Response:
         metadata["subjectToThresholding"] = True
     if SAMPLED:  # int64 values travel as strings
         metadata["samplingMetadatas"] = [{"samplesReadCount": "500000", "samplingSpaceSize": "2000000"}]
+    if truncated:
+        metadata["dataTruncationReasons"] = [{"dataTruncationType": "DATA_TRUNCATION_TYPE_PROPERTY",
+                                              "dataTruncationDate": RETENTION_START.isoformat()}]
 
     start = page_bounds(req.fault("overlap"), offset) if offset else offset  # the first page cannot drift
     metric_of = METRICS if scope == "sessions" else EVENT_METRICS

@@ -2,7 +2,8 @@
 
 Definitions follow the README: a person is a connected component of identifiers (normalised
 email, site user id, CRM contact id, X user id, Facebook user id) linked by CRM contacts; an
-engaged user of a campaign had an engaged web session, opened or clicked one of its sends, or
+engaged user of a campaign had an engaged web session, opened (a person's own open, never an Apple
+proxy's) or clicked one of its sends, or
 interacted with one of its posts in a way the APIs can attribute to an account (likes within X's
 100-liker cap, reposts, replies, mentions, Facebook reactions and comments whose author Meta
 reveals). Everything is as of the sandbox clock `now`.
@@ -212,11 +213,16 @@ def email_campaign_engagement(world: World, now: datetime | None = None) -> dict
             if a.ts <= now:
                 by_action[a.action].add(a.email.strip().lower())
         emails = by_action.__getitem__
+        human_openers = set(emails("open"))
+        # all opens, as Mailchimp counts them, include Apple Mail Privacy Protection's proxy opens
+        all_openers = human_openers | {a.email.strip().lower() for a in send.machine_opens if a.ts <= now}
         recipients = {e.strip().lower() for e in send.recipients}
+        delivered = len(recipients - emails("bounce"))
         out[send.id] = {
             "campaign_key": send.campaign_key, "recipients": len(recipients),
-            "delivered": len(recipients - emails("bounce")), "bounces": len(emails("bounce")),
-            "unique_opens": len(emails("open")), "unique_clicks": len(emails("click")),
+            "delivered": delivered, "bounces": len(emails("bounce")),
+            "unique_opens": len(all_openers), "unique_clicks": len(emails("click")),
+            "human_unique_opens": len(human_openers),
             "unsubscribes": send.unsubscribed,
         }
     return out

@@ -54,6 +54,7 @@ LANDING = "https://shop.example"
 # engagement that trails a post or a send by longer than a daily run's lookback (7 days)
 LATE_SOCIAL_SHARE = 0.12
 LATE_OPEN_SHARE = 0.08
+APPLE_MAIL_SHARE = 0.4  # people reading mail in Apple Mail with Mail Privacy Protection on
 
 
 @dataclass(frozen=True)
@@ -147,9 +148,11 @@ class EmailSend:
     create_time: datetime
     send_time: datetime
     recipients: list[str]  # emails as Mailchimp stores them
-    activity: list[EmailActivity]
+    activity: list[EmailActivity]  # people's own (human) opens, clicks and bounces
     unsubscribed: int
     variate: bool = False
+    # Apple Mail Privacy Protection: its proxy fetches the images of every delivered email once (a machine open)
+    machine_opens: list[EmailActivity] = field(default_factory=list)
     # experiments; None for an ordinary send
     absplit: AbSplit | None = None
     variate_design: VariateDesign | None = None
@@ -390,6 +393,9 @@ class World:
         self._make_experiments()
         self._make_linkedin()
         self._make_facebook_tags()
+        # machine opens draw from their own stream, after everything else: adding them moved nothing
+        self.proxy_rng = random.Random(self.config.seed * 104729 + 3)
+        self._make_machine_opens()
 
     # --- people -----------------------------------------------------------------------
     def _make_people(self) -> None:
@@ -672,6 +678,20 @@ class World:
                 })
 
     # --- Facebook tags ----------------------------------------------------------------
+    def _make_machine_opens(self) -> None:
+        """Apple Mail readers' delivered sends get one proxy open minutes after the send, whether or not
+        the person opens it later. Ordinary sends only: A/B tests keep their groups' figures as they were."""
+        rng = self.proxy_rng
+        apple = {p.pid for p in self.people if rng.random() < APPLE_MAIL_SHARE}
+        pid_of = {m["email"]: m["pid"] for lst in self.lists for m in lst.members}
+        for send in self.sends:
+            if send.absplit or send.variate_design or send.variate:
+                continue
+            bounced = {a.email for a in send.activity if a.action == "bounce"}
+            for email in send.recipients:
+                if pid_of.get(email) in apple and email not in bounced:
+                    send.machine_opens.append(EmailActivity(email, "open", send.send_time + timedelta(minutes=rng.uniform(1, 20))))
+
     def _make_facebook_tags(self) -> None:
         """Public posts by others in which the Page is tagged, from a random stream of their own (nothing
         else in the world moved when they were added). Meta names their author only to the author."""

@@ -41,7 +41,11 @@ def is_reference(spec: StreamSpec) -> bool:
     return spec.cursor_column is not None
 
 
-def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamSpec) -> dg.MaterializeResult:
+COMPLETE_FIGURES_CHECK = "api_figures_complete"
+
+
+def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamSpec,
+            untrusted_facts: tuple[str, ...] = ()) -> dg.MaterializeResult:
     if not settings.enabled(spec.source):
         con = connect(settings.warehouse)
         try:  # an empty table keeps every downstream model valid
@@ -52,7 +56,7 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
             con.close()
         context.log.info(f"{spec.source} is not in ENGAGEMENT_SOURCES: {spec.table} left as it is")
         run_progress.report("stream_skipped", stream=spec.table)
-        return dg.MaterializeResult(metadata={"enabled": False})
+        return dg.MaterializeResult(metadata={"enabled": False}, check_results=_complete_figures(untrusted_facts, None))
 
     if is_reference(spec):
         today = date.today()
@@ -99,12 +103,32 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
         metadata[f"api_{key}"] = value
     if "skipped" in facts:  # the source cannot read this stream as configured: say so, never fail the run
         context.log.warning(f"{spec.table} {facts['skipped']}")
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata, check_results=_complete_figures(untrusted_facts, facts))
 
 
-def build_ingestion_asset(spec: StreamSpec) -> dg.AssetsDefinition:
+def _complete_figures(untrusted_facts: tuple[str, ...], facts: dict | None) -> list[dg.AssetCheckResult]:
+    """The warn check of a source whose API can say its figures are estimates or incomplete."""
+    if not untrusted_facts:
+        return []
+    found = {key: facts[key] for key in untrusted_facts if key in (facts or {})}
+    return [dg.AssetCheckResult(
+        check_name=COMPLETE_FIGURES_CHECK, passed=not found, severity=dg.AssetCheckSeverity.WARN,
+        metadata=found or {"reported": "nothing read" if facts is None else "neither sampling nor truncation"},
+        description=f"the API reported {', '.join(found)}: the figures are estimates or incomplete" if found else None,
+    )]
+
+
+def build_ingestion_asset(spec: StreamSpec, untrusted_facts: tuple[str, ...] = ()) -> dg.AssetsDefinition:
+    """One stream's asset; `untrusted_facts` (what the API may say of a read that makes its figures
+    estimates or incomplete) adds a warn-severity check that fails whenever the read reported one."""
+    key = dg.AssetKey([f"raw_{spec.source}", spec.name])
+    checks = [dg.AssetCheckSpec(COMPLETE_FIGURES_CHECK, asset=key, blocking=False,
+                                description=f"the API reported none of {', '.join(untrusted_facts)} for the read")
+              ] if untrusted_facts else []
+
     @dg.asset(
-        key=[f"raw_{spec.source}", spec.name],
+        key=key,
+        check_specs=checks,
         group_name=f"raw_{spec.source}",
         description=spec.description or f"{spec.source} {spec.name}, merged on {', '.join(spec.primary_key)}",
         # reference streams too: they read by cursor whatever the days, but sharing the partitions and the
@@ -116,10 +140,10 @@ def build_ingestion_asset(spec: StreamSpec) -> dg.AssetsDefinition:
         tags={"source": spec.source},
     )
     def _asset(context: dg.AssetExecutionContext, engagement: EngagementSettings) -> dg.MaterializeResult:
-        return _ingest(context, engagement.load(), spec)
+        return _ingest(context, engagement.load(), spec, untrusted_facts)
 
     return _asset
 
 
 def ingestion_assets() -> list[dg.AssetsDefinition]:
-    return [build_ingestion_asset(spec) for declared in SOURCES for spec in declared.streams]
+    return [build_ingestion_asset(spec, declared.client_class.UNTRUSTED_FACTS) for declared in SOURCES for spec in declared.streams]

@@ -23,7 +23,7 @@ def test_dictionary_has_a_row_per_metric_with_its_numerator_and_denominator(dbt_
     manifest = load_semantic_manifest()
     metric_table = dictionary_markdown(manifest).split("\n\n")[0].splitlines()[2:]
     metric_rows = {line.split(" | ")[0].strip("| `"): line for line in metric_table}
-    assert len(metric_rows) == len(metric_table) == len(manifest["metrics"]) == 54
+    assert len(metric_rows) == len(metric_table) == len(manifest["metrics"]) == 57
     assert set(metric_rows) == {m["name"] for m in manifest["metrics"]}
     engagement_rate = metric_rows["engagement_rate"].split(" | ")
     assert engagement_rate[3:6] == ["`engaged_sessions`", "`sessions`", "`fct_web_engagement_daily.engagement_rate`"]

@@ -74,7 +74,7 @@ def test_every_metric_is_checked_against_a_mart(semantic):
     unchecked = {name for name, (_, meta) in metric_model(semantic["manifest"]).items()
                  if not meta.get("mart_column") and not meta.get("results_metric") and name not in MART_EXPRESSIONS}
     assert unchecked == set()
-    assert len(semantic["manifest"]["metrics"]) == 54
+    assert len(semantic["manifest"]["metrics"]) == 57
 
 
 def test_each_metric_grouped_by_its_mart_grain_equals_the_mart_column(semantic):
