@@ -263,26 +263,19 @@ def comment_json(req: Request, post: Post, event, fields: dict[str, str]) -> dic
     return out
 
 
-def _page_listing(req: Request, allowed: frozenset[str]) -> tuple[Response | None, Any, Any, Any]:
-    """What a Page's post listing checks first, as the Graph API does: token, page, fields, since/until.
-    Returns (refusal or None, fields, since, until)."""
-    if denied := _denied(req):
-        return denied, None, None, None
-    if req.match["page"] not in (FACEBOOK_PAGE_ID, "me"):
-        return _missing(req.match["page"]), None, None, None
-    fields, unknown = _fields(req, ("id", "created_time", "message"), allowed)
-    if unknown:
-        return _fail(f"(#100) Tried accessing nonexisting field ({unknown}) on node type (PagePost)", 100), None, None, None
-    since, bad = _unix(req, "since")
-    until, bad2 = _unix(req, "until")
-    return bad or bad2, fields, since, until
-
-
 @route("GET", V + r"/(?P<page>[^/]+)/published_posts", "facebook.published_posts")
 def published_posts(req: Request) -> Response:
-    refused, fields, since, until = _page_listing(req, POST_FIELDS)
-    if refused:
-        return refused
+    if denied := _denied(req):
+        return denied
+    if req.match["page"] not in (FACEBOOK_PAGE_ID, "me"):
+        return _missing(req.match["page"])
+    fields, unknown = _fields(req, ("id", "created_time", "message"), POST_FIELDS)
+    if unknown:
+        return _fail(f"(#100) Tried accessing nonexisting field ({unknown}) on node type (PagePost)", 100)
+    since, bad = _unix(req, "since")
+    until, bad2 = _unix(req, "until")
+    if bad or bad2:
+        return bad or bad2
     posts = [p for p in req.world.fb_posts if p.created_at <= req.now
              and (since is None or p.created_at >= since) and (until is None or p.created_at <= until)]
     posts.sort(key=lambda p: (p.created_at, p.id), reverse=True)  # newest first, as the Graph API lists them
@@ -353,9 +346,17 @@ TAGGED_FIELDS = frozenset({"id", "created_time", "updated_time", "message", "mes
 def tagged(req: Request) -> Response:
     """Public posts by others in which the Page is tagged (PagePost objects), newest first. `from` is
     withheld: Meta shows a user post's author only to that author."""
-    refused, fields, since, until = _page_listing(req, TAGGED_FIELDS)
-    if refused:
-        return refused
+    if denied := _denied(req):
+        return denied
+    if req.match["page"] not in (FACEBOOK_PAGE_ID, "me"):
+        return _missing(req.match["page"])
+    fields, unknown = _fields(req, ("id", "created_time", "message"), TAGGED_FIELDS)
+    if unknown:
+        return _fail(f"(#100) Tried accessing nonexisting field ({unknown}) on node type (PagePost)", 100)
+    since, bad = _unix(req, "since")
+    until, bad2 = _unix(req, "until")
+    if bad or bad2:
+        return bad or bad2
     tags = [t for t in req.world.fb_tags if t["created_at"] <= req.now
             and (since is None or t["created_at"] >= since) and (until is None or t["created_at"] <= until)]
     tags.sort(key=lambda t: (t["created_at"], t["id"]), reverse=True)
