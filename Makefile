@@ -1,44 +1,74 @@
-# One command each: `make demo` (set up + run on the sandbox), `make test` (set up + whole suite).
+# One command each: `make demo` (set up the runtime + run on the sandbox), `make test` (set up + whole suite).
+# Each target installs only the extras it needs; a stamp per set of extras, so switching costs one install.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
-
-# `make demo ENGINE=spark` installs the spark extra and runs dbt on a local Spark (as does ENGAGEMENT_ENGINE=spark)
+STAMP_RUNTIME := $(VENV)/.installed-runtime
+STAMP_DEV := $(VENV)/.installed-dev
+STAMP_BENCH := $(VENV)/.installed-bench
+STAMP_SPARK := $(VENV)/.installed-spark
+# `make demo ENGINE=spark` (or ENGAGEMENT_ENGINE=spark) installs the spark extra and runs dbt on a local Spark
 ENGINE ?=
-SPARK_STAMP := $(VENV)/.installed-spark
 
-.PHONY: setup demo test bench dev lint clean
+.PHONY: setup setup-dev setup-bench setup-spark demo test bench dev docs docs-serve lint clean
 
-# the spark extra is in the test install too: tests/spark/ runs the same models on Spark
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench,spark]'
-	touch $(STAMP) $(SPARK_STAMP)
 
-$(SPARK_STAMP): pyproject.toml | $(STAMP)
+# the runtime only: no pytest, dlt or pyinstrument
+$(STAMP_RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# tests and lint: the runtime plus the dev extra
+$(STAMP_DEV): pyproject.toml $(STAMP_RUNTIME)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# benchmarks: the runtime plus dlt and pyinstrument
+$(STAMP_BENCH): pyproject.toml $(STAMP_RUNTIME)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+# ENGAGEMENT_ENGINE=spark: the runtime plus dbt-spark and pyspark (Java 17 must be on the machine)
+$(STAMP_SPARK): pyproject.toml $(STAMP_RUNTIME)
 	$(BIN)/python -m pip install --quiet -e '.[spark]'
-	touch $(SPARK_STAMP)
+	touch $@
 
-setup: $(STAMP)
+setup: $(STAMP_RUNTIME)
 	$(BIN)/python -c "from dagster_project.lib.dbt_manifest import ensure_manifest; ensure_manifest()"
 
-demo: setup $(if $(filter spark,$(or $(ENGINE),$(ENGAGEMENT_ENGINE))),$(SPARK_STAMP))
+setup-dev: setup $(STAMP_DEV)
+
+setup-bench: setup $(STAMP_BENCH)
+
+setup-spark: setup $(STAMP_SPARK)
+
+demo: setup $(if $(filter spark,$(or $(ENGINE),$(ENGAGEMENT_ENGINE))),$(STAMP_SPARK))
 	$(BIN)/engagement demo $(if $(ENGINE),--engine $(ENGINE))
 
-test: setup
-	$(BIN)/python -m pytest -q
+test: setup-dev
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 # scale runs (tables for benchmarks/README.md); BENCH="e2e --records 100000 1000000" picks one
 BENCH ?= all
-bench: setup
+bench: setup-bench
 	$(BIN)/python -m benchmarks $(BENCH)
 
+# the Dagster UI at http://127.0.0.1:3000, on the instance `make demo` records into (.dagster_home/)
 dev: setup
 	$(BIN)/engagement dev
 
-lint: $(STAMP)
+# dbt's documentation site (models, columns, tests, lineage) from the project alone: the `docs` target opens no
+# database file (a running refresh holds the warehouse) and writes to its own folder; `make docs-serve` serves it
+docs: setup
+	cd dbt_models && DBT_TARGET=docs ../$(BIN)/dbt docs generate --profiles-dir . --project-dir . --target-path target/docs --empty-catalog --quiet
+
+docs-serve: docs
+	cd dbt_models && DBT_TARGET=docs ../$(BIN)/dbt docs serve --profiles-dir . --project-dir . --target-path target/docs --port 8081
+
+lint: $(STAMP_DEV)
 	$(BIN)/ruff check .
 
 clean:

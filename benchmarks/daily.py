@@ -26,30 +26,26 @@ import duckdb
 
 from benchmarks.common import REPO_ROOT, machine, sandbox_process, table
 from benchmarks.e2e import DBT_STEP
+from connectors.registry import SOURCES
 from connectors.sandbox.world import WorldConfig
 
 DAYS = 90
 SLOWEST = 8  # models listed per run in the report
-DBT_TARGET = REPO_ROOT / "dbt_models" / "target"
-
-
-def dbt_run_dirs() -> set[Path]:
-    # dagster-dbt gives every invocation its own target dir: <step>-<run id>-<hash>/
-    return {p.parent for p in DBT_TARGET.glob(f"{DBT_STEP}-*/run_results.json")}
 
 
 def refresh(env: dict[str, str], start: date, end: date) -> dict:
-    before = dbt_run_dirs()
+    runs = Path(env["DBT_TARGET_PATH"])
+    before = set(runs.glob(f"{DBT_STEP}-*/run_results.json"))
     began = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "dagster_project.cli", "refresh", "--start", str(start), "--end", str(end)],
                           env=env, cwd=REPO_ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - began
     if proc.returncode != 0:
         raise RuntimeError(f"refresh [{start}, {end}) failed: {proc.stderr.strip().splitlines()[-1:]}")
-    new = dbt_run_dirs() - before
+    new = set(runs.glob(f"{DBT_STEP}-*/run_results.json")) - before
     if len(new) != 1:
-        raise RuntimeError(f"expected one new dbt run_results.json under {DBT_TARGET}, found {len(new)}")
-    (run_dir,) = new
+        raise RuntimeError(f"expected one new dbt run_results.json under {runs}, found {len(new)}")
+    run_dir = new.pop().parent
     results = json.loads((run_dir / "run_results.json").read_text())
     dbt_seconds = results.get("elapsed_time", 0.0)
     slowest = sorted(((r["unique_id"].split(".")[-1], float(r.get("execution_time") or 0.0)) for r in results["results"]
@@ -65,9 +61,10 @@ def run(scale: float = 10.0, seed: int = 7, quiet: bool = False) -> dict:
     end = start + timedelta(days=DAYS)
     with sandbox_process(scale, seed=seed, days=DAYS) as sandbox, tempfile.TemporaryDirectory(prefix="bench-daily-") as tmp:
         env = {**os.environ, **sandbox.env, "ENGAGEMENT_WAREHOUSE": f"{tmp}/engagement.duckdb",
-               "ENGAGEMENT_SERVING": f"{tmp}/serving.duckdb", "ENGAGEMENT_SOURCES": "ga4,mailchimp,x,facebook,hubspot",
+               "ENGAGEMENT_SERVING": f"{tmp}/serving.duckdb", "ENGAGEMENT_SOURCES": ",".join(s.name for s in SOURCES),
                "ENGAGEMENT_LOOKBACK_DAYS": "7"}
         env.pop("DAGSTER_HOME", None)
+        env["DBT_TARGET_PATH"] = f"{tmp}/dbt_runs"  # this benchmark's dbt run folders, apart from any other run's
         full = refresh(env, start, end)
         daily = refresh(env, end - timedelta(days=1), end)
         with duckdb.connect(f"{tmp}/engagement.duckdb", read_only=True) as con:

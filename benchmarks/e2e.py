@@ -42,6 +42,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from benchmarks.common import RECORDS_PER_SCALE_28_DAYS, REPO_ROOT, Sandbox, machine, sandbox_process, table
+from connectors.registry import SOURCES
 
 DEFAULT_RECORDS = (100_000, 1_000_000)
 STAGES = ("startup", "fetch", "load", "dbt start-up", "dbt build", "checks", "publish", "other")
@@ -355,7 +356,7 @@ def refresh_once(sandbox: Sandbox, target_records: int, scale: float, days: int,
     env.update({
         "ENGAGEMENT_WAREHOUSE": str(workdir / "engagement.duckdb"),
         "ENGAGEMENT_SERVING": str(workdir / "serving.duckdb"),
-        "ENGAGEMENT_SOURCES": "ga4,mailchimp,x,facebook,hubspot",
+        "ENGAGEMENT_SOURCES": ",".join(s.name for s in SOURCES),
         "ENGAGEMENT_LOOKBACK_DAYS": str(LOOKBACK_DAYS),
         "ENGAGEMENT_ENGINE": engine,
         "ENGAGEMENT_LAKE": str(workdir / "lake"),  # spark: raw Parquet, Spark's tables, the published marts

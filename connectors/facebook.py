@@ -1,4 +1,4 @@
-"""Meta Graph API (Facebook Pages): published posts as dated snapshots, comments, reactions, post insights.
+"""Meta Graph API (Facebook Pages): published posts as dated snapshots, comments, reactions, post insights, tags.
 
 The page token goes in `Authorization: Bearer`, never in a URL (requests puts URLs in exception
 text). Paging follows `paging.next` (a full URL) until it is absent; an empty `data` with a
@@ -17,6 +17,11 @@ each read stores them as a snapshot dated by the API's own Date header (`observe
 when Meta omits `shares`, which it does when a post has no shares: NULL means "Meta sent no
 shares object" (in practice 0) and is left for the downstream to coalesce.
 
+Tags are the public posts by others in which the Page is tagged (`/{page-id}/tagged`, a Page token
+with `pages_read_user_content`): the seed's "tags", counted as mentions. They are dated by their
+`created_time` (PagePost has no `tagged_time`); Meta withholds their author (`from` is shown only to
+the post's author), so a tag counts for the day but names no person.
+
 Post insights are requested one metric per call from `POST_INSIGHT_METRICS`: Meta retires
 insights metrics in waves and one retired metric fails the whole call with (#100). The list
 holds `post_media_view` ("views"), the replacement for `post_impressions` retired 2025-11-15.
@@ -34,15 +39,37 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import pyarrow as pa
 import requests
 
-from connectors.http import ApiClient, ApiError, SchemaError, require, require_path, require_ts, validate_base_url
-from connectors.streams import StreamSpec, Window, observed_at
+from connectors.http import ApiClient, ApiError, SchemaError, validate_base_url
+from connectors.pages import next_url_pages
+from connectors.records import observed_at, require, require_path, require_ts
+from connectors.sources import Setting, Source
+from connectors.streams import StreamSpec, Window
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v24.0"
+DECLARATION = Source("facebook", "Meta Graph API (Facebook Pages)", "connectors.facebook:FacebookClient", (
+    Setting("FACEBOOK_PAGE_ID", "page_id"),
+    Setting("FACEBOOK_ACCESS_TOKEN", "access_token", help="page access token; sent as a header, never in URLs"),
+    Setting("FACEBOOK_GRAPH_URL", "base_url", required=False, example=DEFAULT_BASE_URL),
+), "connectors.sandbox.api_facebook")
 MAX_PAGE_SIZE = 100
 THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, 80001})
 INVALID_TOKEN_CODE = 190
 # Current post-level views metric; post_impressions* were retired by Meta on 2025-11-15.
 POST_INSIGHT_METRICS: tuple[str, ...] = ("post_media_view",)
+# Meta's retirements: metric -> (date, successor). One of these in a call fails it with (#100), not naming it.
+RETIRED_INSIGHT_METRICS: dict[str, tuple[str, str]] = {
+    "post_impressions": ("2025-11-15", "post_media_view"),
+    "post_impressions_paid": ("2025-11-15", "post_media_view with the is_from_ads breakdown"),
+    "post_impressions_organic": ("2025-11-15", "post_media_view with the is_from_ads breakdown"),
+    "post_impressions_fan": ("2025-11-15", "post_media_view with the is_from_followers breakdown"),
+    "post_impressions_viral": ("2025-11-15", "none"),
+    "post_impressions_nonviral": ("2025-11-15", "none"),
+    "post_impressions_unique": ("2026-06-15", "post_total_media_view_unique"),
+    "page_impressions": ("2025-11-15", "page_media_view"),
+    "page_impressions_unique": ("2026-06-15", "page_total_media_view_unique"),
+    "page_fans": ("2025-11-15", "page_follows"),
+    "post_engaged_users": ("2024-03-14", "none"),
+}
 # Query parameters never to send, even when Meta puts them into a `next` URL.
 CREDENTIAL_PARAMS = frozenset({"access_token", "appsecret_proof"})
 
@@ -50,6 +77,7 @@ POST_FIELDS = ("id,created_time,message,permalink_url,attachments{unshimmed_url,
                "reactions.summary(total_count).limit(0),comments.summary(total_count).limit(0)")
 COMMENT_FIELDS = "id,created_time,message,from{id,name},parent{id}"
 REACTION_FIELDS = "id,name,type"
+TAG_FIELDS = "id,created_time,message,permalink_url"
 
 TS = pa.timestamp("us", tz="UTC")
 S, INT = pa.string(), pa.int64()
@@ -68,6 +96,9 @@ REACTIONS = StreamSpec("facebook", "reactions", pa.schema([
     ("post_id", S), ("user_id", S), ("name", S), ("type", S), ("observed_at", TS)]), ("post_id", "user_id"),
     reach="engagement",
     description="who reacted to the window's posts, and how; reactions carry no time, observed_at is when they were seen")
+TAGS = StreamSpec("facebook", "tags", pa.schema([
+    ("tag_post_id", S), ("created_time", TS), ("message", S), ("permalink_url", S)]), ("tag_post_id",),
+    description="public posts by others in which the Page is tagged, created in the window (counted as mentions)")
 POST_INSIGHTS = StreamSpec("facebook", "post_insights", pa.schema([
     ("post_id", S), ("metric", S), ("period", S), ("snapshot_date", pa.date32()), ("value", INT)]),
     ("post_id", "metric", "snapshot_date"), reach="engagement",
@@ -140,6 +171,15 @@ def reaction_from_api(r: Mapping[str, Any], post_id: str, seen_at: datetime) -> 
     }
 
 
+def tag_from_api(r: Mapping[str, Any]) -> dict:
+    return {
+        "tag_post_id": require(r, "id", "facebook", "tags", str),
+        "created_time": _ts(r, "created_time", "tags"),
+        "message": r.get("message"),
+        "permalink_url": r.get("permalink_url"),
+    }
+
+
 def insight_from_api(r: Mapping[str, Any], post_id: str, seen_at: datetime) -> dict:
     values = require(r, "values", "facebook", "post_insights", list)
     if not values:
@@ -161,7 +201,7 @@ class FacebookClient(ApiClient):
     insight_metrics: tuple[str, ...] = POST_INSIGHT_METRICS
 
     source = "facebook"
-    STREAMS = (POSTS, COMMENTS, REACTIONS, POST_INSIGHTS)
+    STREAMS = (POSTS, COMMENTS, REACTIONS, POST_INSIGHTS, TAGS)
 
     @classmethod
     def from_settings(cls, page_id: str, access_token: str, base_url: str | None = None, **kw: Any) -> FacebookClient:
@@ -195,7 +235,7 @@ class FacebookClient(ApiClient):
     # --- streams -------------------------------------------------------------------------
     def read(self, stream: str, window: Window) -> Iterator[list[dict]]:
         readers = {"posts": self._posts, "comments": self._comments, "reactions": self._reactions,
-                   "post_insights": self._insights}
+                   "post_insights": self._insights, "tags": self._tags}
         if stream not in readers:
             raise KeyError(f"unknown stream {stream!r}; known: {', '.join(readers)}")
         yield from readers[stream](window)
@@ -211,6 +251,18 @@ class FacebookClient(ApiClient):
                     seen.add(record["post_id"])
                     records.append(record)
             self.page_done("posts", len(records))
+            if records:
+                yield records
+
+    def _tags(self, window: Window) -> Iterator[list[dict]]:
+        seen: set[str] = set()
+        params = {"fields": TAG_FIELDS, "since": int(window.start_ts.timestamp()), "until": int(window.end_ts.timestamp()),
+                  "limit": self.page_size}
+        for data in self._pages(f"{self.base_url}/{self.page_id}/tagged", params, "tagged", "tags"):
+            records = [t for t in (tag_from_api(r) for r in data)
+                       if t["tag_post_id"] not in seen and window.start_ts <= t["created_time"] < window.end_ts]
+            seen.update(t["tag_post_id"] for t in records)
+            self.page_done("tags", len(records))
             if records:
                 yield records
 
@@ -241,8 +293,16 @@ class FacebookClient(ApiClient):
         for post_id in self._post_ids(window, "post_insights"):
             records = []
             for metric in self.insight_metrics:  # one per call: a retired metric fails the whole call
-                body = self.request("GET", f"{self.base_url}/{post_id}/insights", endpoint=f"{post_id}/insights?metric={metric}",
-                                    params={"metric": metric}) or {}
+                endpoint = f"{post_id}/insights?metric={metric}"
+                try:
+                    body = self.request("GET", f"{self.base_url}/{post_id}/insights", endpoint=endpoint,
+                                        params={"metric": metric}) or {}
+                except ApiError as exc:
+                    if exc.status == 400 and "(#100)" in exc.api_message and metric in RETIRED_INSIGHT_METRICS:
+                        retired, successor = RETIRED_INSIGHT_METRICS[metric]
+                        raise ApiError(self.source, endpoint, 400, f"{exc.api_message} ({metric} was retired by Meta on "
+                                                                   f"{retired}; its successor: {successor})") from None
+                    raise
                 at = observed_at(self.last_headers)
                 data = body.get("data") if isinstance(body, dict) else None
                 if not isinstance(data, list):
@@ -271,20 +331,19 @@ class FacebookClient(ApiClient):
     def _pages(self, url: str, params: dict[str, Any] | None, endpoint: str, stream: str,
                watch: bool = True) -> Iterator[list[dict]]:
         """The `data` of each page, following `paging.next` until it is absent (an empty page is not the end)."""
-        followed: set[str] = set()
-        while True:
-            body = self.request("GET", url, endpoint=endpoint, params=params)
+        def fetch(page_url: str) -> dict:
+            body = self.request("GET", page_url, endpoint=endpoint, params=params if page_url == url else None)
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise SchemaError("facebook", stream, "data")
-            yield self.watch_fields(stream, body["data"]) if watch else body["data"]
+            return body
+
+        def next_url(body: dict) -> str | None:
             paging = body.get("paging")
             nxt = paging.get("next") if isinstance(paging, dict) else None
-            if not nxt:
-                return
-            url, params = self._safe_next(nxt, endpoint, stream), None
-            if url in followed:
-                raise ApiError(self.source, endpoint, None, "paging.next repeats a page already read: stopping a paging loop")
-            followed.add(url)
+            return self._safe_next(nxt, endpoint, stream) if nxt else None
+
+        for body in next_url_pages(fetch, url, next_url=next_url, source=self.source, endpoint=endpoint):
+            yield self.watch_fields(stream, body["data"]) if watch else body["data"]
 
     def _safe_next(self, nxt: Any, endpoint: str, stream: str) -> str:
         """`paging.next` on the base URL's own origin, with any credential Meta echoed into it removed."""

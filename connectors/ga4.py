@@ -23,6 +23,7 @@ covers drifts up to a page long.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -33,11 +34,20 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.http import ApiClient, ApiError, ConfigError, SchemaError, require, validate_base_url
+from connectors.http import ApiClient, ApiError, ConfigError, SchemaError, validate_base_url
+from connectors.records import require
+from connectors.sources import Setting, Source
 from connectors.streams import StreamSpec, Window, spec_by_name
 
 SOURCE = "ga4"
 DEFAULT_BASE_URL = "https://analyticsdata.googleapis.com/v1beta"
+DECLARATION = Source("ga4", "Google Analytics 4 Data API", "connectors.ga4:Ga4Client", (
+    Setting("GA4_PROPERTY_ID", "property_id", example="123456789", help="numeric property id (Admin > Property details)"),
+    Setting("GA4_ACCESS_TOKEN", "access_token", help="OAuth2 access token, scope analytics.readonly"),
+    Setting("GA4_USER_ID_DIMENSION", "user_id_dimension", example="customUser:site_user_id",
+            help="user-scoped custom dimension holding the site's user id"),
+    Setting("GA4_API_URL", "base_url", required=False, example=DEFAULT_BASE_URL),
+), "connectors.sandbox.api_ga4")
 DEFAULT_PAGE_SIZE = 100_000
 MAX_PAGE_SIZE = 250_000  # the server's cap on `limit`
 ENDPOINT = "runReport"
@@ -252,6 +262,23 @@ class Ga4Client(ApiClient):
             if not records or offset >= int(row_count):
                 return
 
+    UNTRUSTED_FACTS = ("samplingMetadatas", "dataTruncationReasons")
+
+    def run_facts(self, stream: str) -> dict[str, Any]:
+        """Thresholding, `(other)`-row loss, sampling and truncation of the last report: never silently trusted."""
+        facts = {key: str(self.last_metadata[key]) for key in ("subjectToThresholding", "dataLossFromOtherRow", "timeZone")
+                 if key in self.last_metadata}
+        sampling = self.last_metadata.get("samplingMetadatas")
+        facts["sampled"] = str(bool(sampling))
+        if sampling:
+            facts["samplingMetadatas"] = json.dumps(sampling, sort_keys=True)
+            log.warning("ga4.%s: the report is sampled (%s): its figures are estimates", stream, facts["samplingMetadatas"])
+        truncation = self.last_metadata.get("dataTruncationReasons")
+        if truncation:
+            facts["dataTruncationReasons"] = json.dumps(truncation, sort_keys=True)
+            log.warning("ga4.%s: the report was truncated (%s)", stream, facts["dataTruncationReasons"])
+        return facts
+
     @staticmethod
     def _lacks(report: _Report, exc: ApiError) -> bool:
         """A 400 naming the report's optional dimension: the property does not have it."""
@@ -267,6 +294,9 @@ class Ga4Client(ApiClient):
         previous = self.last_metadata
         self.last_metadata = {
             **metadata,
+            # any page sampled or truncated: the report is (kept over the pages of one report)
+            "samplingMetadatas": metadata.get("samplingMetadatas") or previous.get("samplingMetadatas"),
+            "dataTruncationReasons": metadata.get("dataTruncationReasons") or previous.get("dataTruncationReasons"),
             "timeZone": flags["property_time_zone"],
             "subjectToThresholding": flags["subject_to_thresholding"] or previous.get("subjectToThresholding", False),
             "dataLossFromOtherRow": flags["data_loss_from_other_row"] or previous.get("dataLossFromOtherRow", False),

@@ -3,7 +3,8 @@
 Retries of 429/5xx and of connection/read failures are urllib3's `Retry` on a requests
 `HTTPAdapter`. Failures urllib3 cannot see (a body cut off mid-transfer, a JSON document that
 does not parse, an API's throttle signalled inside a 4xx body) get the same backoff from
-`ApiClient.request`. Each API's own rate-limit dialect lives in its client module.
+`ApiClient.request`. Each API's own rate-limit dialect lives in its client module. Reading fields
+out of records is `connectors.records`; walking pages is `connectors.pages`.
 """
 
 from __future__ import annotations
@@ -21,40 +22,12 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from connectors.errors import ApiError, ConfigError, ConnectorError, RateLimitTooLong, SchemaError  # noqa: F401 (re-exported)
+from connectors.records import ReadTracking
+
 USER_AGENT = "engagement-pipeline/0.1 (+https://github.com/engagement-pipeline)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
-
-
-class ConnectorError(Exception):
-    """Base class: every message names the source and never carries a credential."""
-
-
-class ConfigError(ConnectorError):
-    """A setting is missing or malformed; the message names the variable to fix."""
-
-
-class ApiError(ConnectorError):
-    def __init__(self, source: str, endpoint: str, status: int | None, message: str):
-        self.source, self.endpoint, self.status, self.api_message = source, endpoint, status, message
-        status_text = f"HTTP {status}" if status is not None else "no response"
-        super().__init__(f"{source}: {endpoint} failed ({status_text}): {message}")
-
-
-class SchemaError(ConnectorError):
-    """An answer lacks a required field or carries one of the wrong type."""
-
-    def __init__(self, source: str, stream: str, field_name: str, detail: str = "missing"):
-        self.source, self.stream, self.field = source, stream, field_name
-        super().__init__(f"{source}.{stream}: required field '{field_name}' is {detail}")
-
-
-class RateLimitTooLong(ConnectorError):
-    """The API asked us to wait longer than the configured ceiling."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        super().__init__(f"rate limited for {seconds:.0f} s")
 
 
 @dataclass
@@ -163,38 +136,17 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     return _SECRET_QUERY.sub(r"\1=***", text)
 
 
-class _ReadTracking(dict):
-    """A record that remembers which of its keys were looked up."""
-
-    def __init__(self, record: dict) -> None:
-        super().__init__(record)
-        self._read: set[str] = set()
-
-    def __getitem__(self, key):
-        self._read.add(key)
-        return super().__getitem__(key)
-
-    def __contains__(self, key) -> bool:
-        self._read.add(key)
-        return super().__contains__(key)
-
-    def get(self, key, default=None):
-        self._read.add(key)
-        return super().get(key, default)
-
-    def unread(self) -> set[str]:
-        return set(self) - self._read
-
-
 @dataclass
 class RequestStats:
     requests: int = 0
     retries: int = 0
     pages: int = 0
     records: int = 0
+    waited_seconds: float = 0.0  # the client's own throttle and backoff sleeps (urllib3's Retry-After sleeps are in retries)
 
-    def as_dict(self) -> dict[str, int]:
-        return {"requests": self.requests, "retries": self.retries, "pages": self.pages, "records": self.records}
+    def as_dict(self) -> dict[str, float]:
+        return {"requests": self.requests, "retries": self.retries, "pages": self.pages, "records": self.records,
+                "waited_seconds": self.waited_seconds}
 
 
 @dataclass
@@ -216,7 +168,7 @@ class ApiClient:
             self.session = make_session(self.retry_class, self.policy)
         self._sleep = time.sleep
         self.last_headers: Mapping[str, str] = {}
-        self._watched: tuple[str, _ReadTracking] | None = None
+        self._watched: tuple[str, ReadTracking] | None = None
         self._ignored: dict[str, set[str]] = {}
 
     # --- hooks for each API's dialect -------------------------------------------------
@@ -236,6 +188,15 @@ class ApiClient:
                 if isinstance(value, dict) and isinstance(value.get("message"), str):
                     return value["message"]
         return response.reason or "error"
+
+    # run_facts keys whose presence means the figures read are estimates or incomplete (a sampled or
+    # truncated report): the wiring gives every stream of such a source a warn-severity check on them
+    UNTRUSTED_FACTS: tuple[str, ...] = ()
+
+    def run_facts(self, stream: str) -> dict[str, Any]:
+        """What the API said about the last read of `stream` beyond its records (a report's thresholding,
+        partial errors, a skipped stream): shown with the load, never silently trusted."""
+        return {}
 
     def throttle_wait(self, response: requests.Response, body: Any) -> float | None:
         """Seconds to wait when an answer urllib3 cannot recognise is a throttle, else None."""
@@ -295,7 +256,7 @@ class ApiClient:
                         raise ApiError(self.source, endpoint, response.status_code,
                                        f"throttled for {wait:.0f} s, longer than the {self.policy.max_wait:.0f} s ceiling")
                     self.stats.retries += 1
-                    self._sleep(wait if wait > 0 else self._backoff_seconds(attempt))
+                    self.wait(wait if wait > 0 else self._backoff_seconds(attempt))
                     continue
                 message = redact(self.error_message(body, response), self.secrets())
                 raise ApiError(self.source, endpoint, response.status_code, message)
@@ -319,14 +280,19 @@ class ApiClient:
 
     def _backoff(self, attempt: int) -> None:
         self.stats.retries += 1
-        self._sleep(self._backoff_seconds(attempt))
+        self.wait(self._backoff_seconds(attempt))
+
+    def wait(self, seconds: float) -> None:
+        """Sleep for a throttle or a backoff, counted in stats.waited_seconds."""
+        self.stats.waited_seconds += seconds
+        self._sleep(seconds)
 
     def watch_fields(self, stream: str, records: list) -> list:
         """The page, its first record wrapped so that the fields no record builder reads are recorded
         (an API's new fields are ignored, and `ignored_fields()` says which they were)."""
         self._audit()
         if records and type(records[0]) is dict:
-            records = [_ReadTracking(records[0]), *records[1:]]
+            records = [ReadTracking(records[0]), *records[1:]]
             self._watched = (stream, records[0])
         return records
 
@@ -361,46 +327,3 @@ def _describe(exc: Exception) -> str:
         inner = re.search(r"\(Caused by (\w+)", reason)
         return f"{kind}: gave up after retries ({inner.group(1) if inner else 'connection failed'})"
     return f"{kind}: {reason}"
-
-
-def require(record: Mapping[str, Any], key: str, source: str, stream: str, kind: type | tuple[type, ...] | None = None) -> Any:
-    """Read a required field from an API record, naming it when it is absent or mistyped."""
-    if not isinstance(record, Mapping) or key not in record or record[key] is None:
-        raise SchemaError(source, stream, key)
-    value = record[key]
-    if kind is not None and not isinstance(value, kind):
-        raise SchemaError(source, stream, key, f"of type {type(value).__name__}")
-    return value
-
-
-def require_path(
-    record: Any, dotted: str, source: str, stream: str, kind: type | tuple[type, ...] | None = None,
-    required: bool = True, name: str | None = None,
-) -> Any:
-    """A nested field (`reactions.summary.total_count`), named in full (or as `name`) when missing or mistyped.
-
-    With `required=False` an absent or null field is None; a present one must still have `kind`.
-    A bool never passes for a number.
-    """
-    value: Any = record
-    for key in dotted.split("."):
-        if not isinstance(value, Mapping) or value.get(key) is None:
-            if required:
-                raise SchemaError(source, stream, name or dotted)
-            return None
-        value = value[key]
-    numeric = kind in (int, float) or (isinstance(kind, tuple) and int in kind)
-    if kind is not None and (not isinstance(value, kind) or (numeric and isinstance(value, bool))):
-        raise SchemaError(source, stream, name or dotted, f"of type {type(value).__name__}")
-    return value
-
-
-def require_ts(record: Any, key: str, source: str, stream: str):
-    """A required ISO 8601 timestamp field, parsed to aware UTC; unparseable text is named."""
-    from connectors.streams import parse_ts  # streams imports nothing from here; avoid a cycle at import
-
-    text = require(record, key, source, stream, str)
-    try:
-        return parse_ts(text)
-    except ValueError:
-        raise SchemaError(source, stream, key, f"not a timestamp ({text!r})") from None

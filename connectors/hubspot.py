@@ -28,12 +28,28 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.http import ApiClient, ConfigError, SchemaError, require, validate_base_url
-from connectors.streams import StreamSpec, Window, parse_ts, spec_by_name
+from connectors.http import ApiClient, ConfigError, SchemaError, validate_base_url
+from connectors.pages import token_pages
+from connectors.records import parse_ts, require
+from connectors.sources import Setting, Source
+from connectors.streams import StreamSpec, Window, spec_by_name
 
 SOURCE = "hubspot"
 STREAM = "contacts"
 DEFAULT_BASE_URL = "https://api.hubapi.com"
+DECLARATION = Source("hubspot", "HubSpot CRM v3", "connectors.hubspot:HubSpotClient", (
+    Setting("HUBSPOT_ACCESS_TOKEN", "access_token", help="private app token, scope crm.objects.contacts.read"),
+    Setting("HUBSPOT_API_URL", "base_url", required=False, example=DEFAULT_BASE_URL),
+    Setting("HUBSPOT_USER_ID_PROPERTY", "user_id_property", required=False, default="site_user_id",
+            example="site_user_id", help="contact property holding the site's user id"),
+    Setting("HUBSPOT_X_HANDLE_PROPERTY", "x_handle_property", required=False, default="twitterhandle",
+            example="twitterhandle", help="HubSpot's standard X handle property"),
+    Setting("HUBSPOT_FACEBOOK_ID_PROPERTY", "facebook_id_property", required=False, default="facebook_user_id",
+            example="facebook_user_id", help="contact property holding the Facebook user id"),
+    Setting("HUBSPOT_HOLDOUT_PROPERTY", "holdout_property", required=False, default="engagement_holdout",
+            example="engagement_holdout",
+            help="multi-select: campaign keys the contact is held out of (`;`-separated), `all` = never marketed to"),
+), "connectors.sandbox.api_hubspot")
 LIST_PAGE_SIZE = 100  # the list endpoint's maximum `limit`
 SEARCH_PAGE_SIZE = 200  # the search endpoint's maximum `limit`
 SEARCH_RESULT_CAP = 10_000  # results one search query can page through
@@ -139,19 +155,19 @@ class HubSpotClient(ApiClient):
 
     def _list(self) -> Iterator[list[dict]]:
         url = f"{self.base_url}/crm/v3/objects/contacts"
-        after: str | None = None
-        while True:
+
+        def fetch(after: str | None) -> dict:
             params = {"limit": min(self.page_size, LIST_PAGE_SIZE), "properties": ",".join(self.properties)}
             if after is not None:
                 params["after"] = after
-            body = self._page(self.request("GET", url, endpoint=LIST_ENDPOINT, params=params))
+            return self._page(self.request("GET", url, endpoint=LIST_ENDPOINT, params=params))
+
+        for body in token_pages(fetch, next_token=_next_after, source=self.source, endpoint=LIST_ENDPOINT,
+                                what="paging.next.after"):
             records = [self.from_api(r) for r in self.watch_fields(STREAM, body["results"])]
             self.page_done(STREAM, len(records))
             if records:
                 yield records
-            after = _next_after(body)
-            if after is None:
-                return
 
     def _search(self, cursor: datetime) -> Iterator[list[dict]]:
         url = f"{self.base_url}/crm/v3/objects/contacts/search"

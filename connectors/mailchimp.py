@@ -6,6 +6,13 @@ API key's suffix; HTTP Basic auth with any username and the key as password; `co
 1000) / `offset` paging over `total_items`; errors as problem JSON (`title`, `detail`); 429 when
 more than 10 connections are open, with no rate-limit headers (urllib3's backoff handles it).
 
+Machine opens: Apple Mail Privacy Protection's proxy fetches every delivered email once, which
+Mailchimp counts as an open. The report gives both figures (`opens.*` with them,
+`opens.proxy_excluded_*` without); per-recipient activity is read with `filter_bots=true`, which
+drops proxy and bot events (an activity item itself carries nothing that tells them apart), so
+everything computed per person counts people's own opens and clicks only. Sent-to and the report
+have no `filter_bots`.
+
 Per-campaign reads (email activity, sent-to) run on a small worker pool (at most 4 workers, far
 below the 10-connection limit) and stream their pages as they arrive.
 
@@ -32,11 +39,17 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import requests
 
-from connectors.http import ApiClient, ConfigError, SchemaError, require_path, validate_base_url
-from connectors.pages import pages_on_threads
-from connectors.streams import StreamSpec, Window, observed_at, parse_ts, spec_by_name
+from connectors.http import ApiClient, ConfigError, SchemaError, validate_base_url
+from connectors.pages import offset_pages, pages_on_threads
+from connectors.records import observed_at, parse_ts, require_path
+from connectors.sources import Setting, Source
+from connectors.streams import StreamSpec, Window, spec_by_name
 
 SOURCE = "mailchimp"
+DECLARATION = Source("mailchimp", "Mailchimp Marketing API 3.0", "connectors.mailchimp:MailchimpClient", (
+    Setting("MAILCHIMP_API_KEY", "api_key", help="<32 hex>-<dc>; the data center comes from the suffix"),
+    Setting("MAILCHIMP_API_URL", "base_url", required=False, help="default https://<dc>.api.mailchimp.com/3.0"),
+), "connectors.sandbox.api_mailchimp")
 MAX_PAGE = 1000  # Mailchimp's ceiling for `count`
 MAX_WORKERS = 4  # parallel per-campaign reads; the API allows 10 simultaneous connections
 BASIC_USER = "anystring"  # Mailchimp ignores the username
@@ -64,6 +77,8 @@ REPORTS = StreamSpec(
     _schema(("campaign_id", pa.string()), ("list_id", pa.string()), ("send_time", TS), ("emails_sent", pa.int64()),
             ("hard_bounces", pa.int64()), ("soft_bounces", pa.int64()), ("syntax_errors", pa.int64()),
             ("opens_total", pa.int64()), ("unique_opens", pa.int64()), ("open_rate", pa.float64()),
+            ("proxy_excluded_opens", pa.int64()), ("proxy_excluded_unique_opens", pa.int64()),
+            ("proxy_excluded_open_rate", pa.float64()),
             ("clicks_total", pa.int64()), ("unique_clicks", pa.int64()), ("unique_subscriber_clicks", pa.int64()),
             ("click_rate", pa.float64()), ("unsubscribed", pa.int64()), ("last_open", TS), ("last_click", TS),
             ("ab_split", pa.string()), ("observed_at", TS)),
@@ -71,6 +86,8 @@ REPORTS = StreamSpec(
     reach="counters",
     description="Mailchimp's own per-campaign summary for campaigns sent in the window, as of the read (observed_at, "
                 "the API's Date header); one listing request per 1000 sends, so it reaches past the engagement horizon. "
+                "opens_total/unique_opens/open_rate count Apple Mail proxy (machine) opens, the proxy_excluded_* "
+                "figures leave them out. "
                 "ab_split is the per-group summary of an A/B split campaign as JSON ({a: {...}, b: {...}}), NULL otherwise.",
 )
 EMAIL_ACTIVITY = StreamSpec(
@@ -80,7 +97,8 @@ EMAIL_ACTIVITY = StreamSpec(
             ("timestamp", TS), ("url", pa.string()), ("bounce_type", pa.string()), ("ip", pa.string())),
     primary_key=("activity_id",),
     reach="engagement",
-    description="One row per open, click or bounce since the window's `since`, for campaigns sent in the window. "
+    description="One row per open, click or bounce since the window's `since`, for campaigns sent in the window, "
+                "without machine (Apple proxy) opens and bot events (read with filter_bots=true). "
                 "activity_id hashes (campaign_id, email_id, action, timestamp, url).",
 )
 RECIPIENTS = StreamSpec(
@@ -181,6 +199,9 @@ def report_from_api(r: Mapping[str, Any], seen_at: datetime) -> dict:
         "opens_total": _int(r, "opens.opens_total", s),
         "unique_opens": _int(r, "opens.unique_opens", s),
         "open_rate": _float(r, "opens.open_rate", s),
+        "proxy_excluded_opens": _int(r, "opens.proxy_excluded_opens", s),
+        "proxy_excluded_unique_opens": _int(r, "opens.proxy_excluded_unique_opens", s),
+        "proxy_excluded_open_rate": _float(r, "opens.proxy_excluded_open_rate", s),
         "clicks_total": _int(r, "clicks.clicks_total", s),
         "unique_clicks": _int(r, "clicks.unique_clicks", s),
         "unique_subscriber_clicks": _int(r, "clicks.unique_subscriber_clicks", s),
@@ -359,25 +380,18 @@ class MailchimpClient(ApiClient):
         previous page ended with (offset drift), the next offset is corrected by that many, so
         nothing between pages is skipped; the repeats themselves are left to the loader's
         de-duplication on the natural key."""
-        url, offset, previous = f"{self.base_url}{path}", 0, set()
-        while True:
-            body = self.request("GET", url, endpoint=path,
-                                params={**params, "count": self.page_size, "offset": offset})
-            records = _path(body, records_key, stream, list, name=records_key)
-            total = _int(body, "total_items", stream)
-            if not records:
-                return
-            repeated = 0
-            for record in records:
-                if isinstance(record, Mapping) and record.get(item_key) is not None and record.get(item_key) in previous:
-                    repeated += 1
-                else:
-                    break
-            previous = {r.get(item_key) for r in records if isinstance(r, Mapping) and r.get(item_key) is not None}
+        url = f"{self.base_url}{path}"
+
+        def fetch(offset: int) -> Any:
+            return self.request("GET", url, endpoint=path, params={**params, "count": self.page_size, "offset": offset})
+
+        def key(record: Any) -> Any:
+            return record.get(item_key) if isinstance(record, Mapping) else None
+
+        for body in offset_pages(fetch, records=lambda b: _path(b, records_key, stream, list, name=records_key),
+                                 total=lambda b: _int(b, "total_items", stream), key=key, source=self.source, endpoint=path):
+            records = body[records_key]
             yield self.watch_fields(stream, records) if watch else records
-            offset += len(records) - repeated if repeated < len(records) else len(records)
-            if offset >= total:
-                return
 
     def _sent_params(self, window: Window, records_key: str) -> dict[str, str]:
         return {
@@ -409,7 +423,7 @@ class MailchimpClient(ApiClient):
 
         def job(cid: str) -> Callable[[], Iterator[list[dict]]]:
             def pages() -> Iterator[list[dict]]:
-                params = {"since": since, "exclude_fields": "_links,emails._links"}
+                params = {"since": since, "filter_bots": "true", "exclude_fields": "_links,emails._links"}
                 for records in self._pages("email_activity", f"/reports/{cid}/email-activity", "emails", params, "email_id"):
                     yield [row for e in records for row in activity_from_api(e, cid)]
             return pages

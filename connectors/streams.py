@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 import pyarrow as pa
+
+from connectors.records import observed_at, parse_ts  # noqa: F401 (re-exported: where connectors read them)
 
 
 @dataclass(frozen=True)
@@ -95,32 +96,6 @@ class Connector(Protocol):
     STREAMS: tuple[StreamSpec, ...]
 
     def read(self, stream: str, window: Window) -> Iterator[list[dict]]: ...
-
-
-def observed_at(response_headers) -> datetime:
-    """When the API says it answered (its Date header), else our clock: snapshots are dated by it."""
-    value = response_headers.get("Date") if response_headers is not None else None
-    if value:
-        try:
-            return parsedate_to_datetime(value).astimezone(timezone.utc)
-        except (TypeError, ValueError):
-            pass
-    return datetime.now(timezone.utc)
-
-
-def parse_ts(value: str | None) -> datetime | None:
-    """ISO 8601 from any of the APIs (`Z`, `+00:00`, Meta's `+0000`) to an aware UTC datetime."""
-    if value is None or value == "":
-        return None
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    elif len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
-        text = text[:-2] + ":" + text[-2:]
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
 
 
 def spec_by_name(streams: tuple[StreamSpec, ...], name: str) -> StreamSpec:

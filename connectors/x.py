@@ -41,7 +41,13 @@ Real limits the connector keeps as they are (the sandbox is more lenient for the
 
 Counters are lifetime totals: `posts` stores them as snapshots keyed by (post_id, snapshot_date),
 dated by the API's own Date header, so day-over-day deltas can be computed downstream.
-`impression_count` is NULL when X omits it (posts older than the metric).
+X's published spec makes `public_metrics.impression_count` required and `quote_count` optional:
+a post without impressions fails naming the field, one without quotes stores NULL.
+
+X's published API description lists only user-context auth (OAuth 2.0 with `like.read`, or OAuth
+1.0a) on `liking_users`; the app-only bearer reads everything else. With X_USER_ACCESS_TOKEN set,
+that stream sends it; without it the stream is skipped with a note in `run_facts` (the asset's
+metadata and log show it), never a failed run.
 """
 
 from __future__ import annotations
@@ -63,16 +69,24 @@ from connectors.http import (
     ApiRetry,
     ConfigError,
     SchemaError,
-    require,
-    require_path,
-    require_ts,
     validate_base_url,
 )
-from connectors.streams import StreamSpec, Window, observed_at
+from connectors.pages import token_pages
+from connectors.records import observed_at, require, require_path, require_ts
+from connectors.sources import Setting, Source
+from connectors.streams import StreamSpec, Window
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.x.com/2"
+DECLARATION = Source("x", "X API v2", "connectors.x:XClient", (
+    Setting("X_USER_ID", "user_id", help="the account's numeric id"),
+    Setting("X_BEARER_TOKEN", "bearer_token", help="app-only bearer token"),
+    Setting("X_API_URL", "base_url", required=False, example=DEFAULT_BASE_URL),
+    Setting("X_USER_ACCESS_TOKEN", "user_access_token", required=False,
+            help="OAuth 2.0 user-context token (like.read): X allows only user context on liking_users; without it that stream is skipped"),
+), "connectors.sandbox.api_x")
+USER_CONTEXT_STREAMS = frozenset({"liking_users"})  # X's spec lists no app-only Bearer on these endpoints
 MAX_PAGE_SIZE = 100
 # max_results ranges X accepts per endpoint family (anything outside is a 400)
 TIMELINE_SIZES, SEARCH_SIZES, USER_LIST_SIZES = (5, 100), (10, 100), (1, 100)
@@ -93,7 +107,7 @@ POSTS = StreamSpec("x", "posts", pa.schema([
     ("quote_count", INT), ("bookmark_count", INT), ("impression_count", INT)]),
     ("post_id", "snapshot_date"), strategy="merge", reach="counters",
     description="the account's posts created in the window with lifetime public_metrics, one snapshot per day "
-                "(dated by the API's Date header); impression_count is NULL when X omits it")
+                "(dated by the API's Date header); quote_count is NULL when X omits it (optional in its spec)")
 MENTIONS = StreamSpec("x", "mentions", pa.schema([
     ("mention_id", S), ("author_id", S), ("author_username", S), ("created_at", TS), ("text", S),
     ("conversation_id", S), ("in_reply_to_user_id", S), ("referenced_post_ids", STRINGS), ("urls", STRINGS)]),
@@ -191,9 +205,9 @@ def post_from_api(r: Mapping[str, Any], seen_at: datetime) -> dict:
         "like_count": count("like_count"),
         "reply_count": count("reply_count"),
         "retweet_count": count("retweet_count"),
-        "quote_count": count("quote_count"),
+        "quote_count": count("quote_count", required=False),  # optional in X's published spec
         "bookmark_count": count("bookmark_count"),
-        "impression_count": count("impression_count", required=False),
+        "impression_count": count("impression_count"),  # required in X's published spec
     }
 
 
@@ -252,11 +266,13 @@ def _rfc3339(ts: datetime) -> str:
 class XClient(ApiClient):
     user_id: str = ""
     bearer_token: str = field(default="", repr=False)
+    user_access_token: str = field(default="", repr=False)  # user context: the only auth X allows on liking_users
     page_size: int = MAX_PAGE_SIZE
     partial_errors: list[dict] = field(default_factory=list)
     # endpoint -> (remaining, reset epoch seconds) from X's headers on its latest answer
     rate_state: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
     rate_waits: float = 0.0  # seconds spent waiting for a spent window to reset
+    skipped: dict[str, str] = field(default_factory=dict)  # stream -> why this client could not read it
 
     source = "x"
     retry_class = XRetry  # X's 429 dialect: wait for x-rate-limit-reset
@@ -264,7 +280,7 @@ class XClient(ApiClient):
 
     @classmethod
     def from_settings(cls, user_id: str | None, bearer_token: str | None, base_url: str | None = None,
-                      page_size: int = MAX_PAGE_SIZE, **kw: Any) -> XClient:
+                      page_size: int = MAX_PAGE_SIZE, user_access_token: str | None = None, **kw: Any) -> XClient:
         user_id = (user_id or "").strip()
         if not user_id.isdigit():
             raise ConfigError("X_USER_ID must be the account's numeric id, not its @handle "
@@ -274,7 +290,8 @@ class XClient(ApiClient):
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"X page size must be between 1 and {MAX_PAGE_SIZE} (got {page_size})")
         return cls(base_url=validate_base_url(base_url, "X_API_URL", DEFAULT_BASE_URL), user_id=user_id,
-                   bearer_token=bearer_token.strip(), page_size=page_size, **kw)
+                   bearer_token=bearer_token.strip(), page_size=page_size,
+                   user_access_token=(user_access_token or "").strip(), **kw)
 
     # --- the API's dialect ----------------------------------------------------------------
     def auth_headers(self) -> dict[str, str]:
@@ -282,7 +299,8 @@ class XClient(ApiClient):
 
     def secrets(self) -> tuple[str, ...]:
         # tokens copied from the developer portal are URL-encoded (%3D): hide both spellings
-        return tuple(dict.fromkeys(t for t in (self.bearer_token, unquote(self.bearer_token)) if t))
+        tokens = (self.bearer_token, unquote(self.bearer_token), self.user_access_token, unquote(self.user_access_token))
+        return tuple(dict.fromkeys(t for t in tokens if t))
 
     def error_message(self, body: Any, response: requests.Response | None) -> str:
         """Problem details (`title`, `detail`) and the first of `errors[]` (v2 `message`/`detail`, v1 `message`+`code`)."""
@@ -304,7 +322,10 @@ class XClient(ApiClient):
                     parts.append(f"and {len(errors) - 1} more error(s)")
         message = " - ".join(parts) if parts else (response.reason if response is not None and response.reason else "error")
         if response is not None and response.status_code == 401:
-            message += " (the bearer token was refused: check X_BEARER_TOKEN)"
+            sent = response.request.headers.get("Authorization", "") if response.request is not None else ""
+            user = bool(self.user_access_token) and sent == f"Bearer {self.user_access_token}"
+            message += (" (the user-context token was refused: check X_USER_ACCESS_TOKEN)" if user
+                        else " (the bearer token was refused: check X_BEARER_TOKEN)")
         return message
 
     def request(self, method: str, url: str, *, endpoint: str, **kw: Any) -> Any:
@@ -317,12 +338,22 @@ class XClient(ApiClient):
                                                            f"than the {self.policy.max_wait:.0f} s ceiling; retry after that")
             log.info("x: %s rate limit spent; waiting %.0f s for its window to reset", endpoint, wait)
             self.rate_waits += wait
-            self._sleep(wait)
+            self.wait(wait)
         body = super().request(method, url, endpoint=endpoint, **kw)
         left, resets = (self.last_headers.get(f"x-rate-limit-{k}", "") for k in ("remaining", "reset"))
         if left.strip().isdigit() and resets.strip().isdigit():
             self.rate_state[endpoint] = (int(left), int(resets))
         return body
+
+    def run_facts(self, stream: str) -> dict[str, Any]:
+        facts: dict[str, Any] = {}
+        if stream in self.skipped:
+            facts["skipped"] = self.skipped[stream]
+        errors = [e for e in self.partial_errors if e["stream"] == stream]
+        if errors:
+            facts["partial_errors"] = len(errors)
+            facts["partial_error_resources"] = ", ".join(sorted({f"{e['resource_type']} {e['resource_id']}" for e in errors}))
+        return facts
 
     # --- streams -------------------------------------------------------------------------
     def read(self, stream: str, window: Window) -> Iterator[list[dict]]:
@@ -383,10 +414,17 @@ class XClient(ApiClient):
 
     def _accounts(self, stream: str, window: Window) -> Iterator[list[dict]]:
         path = "liking_users" if stream == "liking_users" else "retweeted_by"
+        headers = None
+        if stream in USER_CONTEXT_STREAMS:
+            if not self.user_access_token:
+                self.skipped[stream] = ("skipped: X allows only user-context tokens on liking_users; set X_USER_ACCESS_TOKEN "
+                                        "(OAuth 2.0, scope like.read) to read likers. Like counts still come from the posts")
+                return  # the wiring shows run_facts' note (metadata and one log line)
+            headers = {"Authorization": f"Bearer {self.user_access_token}"}
         for post_id in self._post_ids(window, stream):
             seen: set[str] = set()
             for data, _ in self._pages(f"/tweets/{post_id}/{path}", f"tweets/:id/{path}", {"user.fields": "username"},
-                                       "pagination_token", USER_LIST_SIZES, stream):
+                                       "pagination_token", USER_LIST_SIZES, stream, headers=headers):
                 at = observed_at(self.last_headers)
                 records = []
                 for r in data:
@@ -415,24 +453,22 @@ class XClient(ApiClient):
 
     # --- paging --------------------------------------------------------------------------
     def _pages(self, path: str, endpoint: str, params: Mapping[str, str], token_param: str,
-               sizes: tuple[int, int], stream: str, watch: bool = True) -> Iterator[tuple[list[dict], dict[str, str]]]:
+               sizes: tuple[int, int], stream: str, watch: bool = True,
+               headers: Mapping[str, str] | None = None) -> Iterator[tuple[list[dict], dict[str, str]]]:
         """(data, usernames from includes.users) per page, following meta.next_token until it is absent."""
         size = max(sizes[0], min(sizes[1], self.page_size))
-        token: str | None = None
-        tokens: set[str] = set()
-        while True:
+
+        def fetch(token: str | None) -> dict:
             query = {**params, "max_results": size, **({token_param: token} if token else {})}
-            body = self.request("GET", f"{self.base_url}{path}", endpoint=endpoint, params=query)
+            body = self.request("GET", f"{self.base_url}{path}", endpoint=endpoint, params=query, headers=headers)
             if not isinstance(body, dict):
                 raise SchemaError("x", stream, "meta", "missing (the answer is not a JSON object)")
+            return body
+
+        for body in token_pages(fetch, next_token=lambda b: _path(b, "meta.next_token", stream, str, required=False),
+                                source=self.source, endpoint=endpoint, what="meta.next_token"):
             data = self._data(body, endpoint, stream)
             yield (self.watch_fields(stream, data) if watch else data), _usernames(body, stream)
-            token = _path(body, "meta.next_token", stream, str, required=False)
-            if not token:
-                return
-            if token in tokens:
-                raise ApiError(self.source, endpoint, None, "meta.next_token repeats a page already read: stopping a paging loop")
-            tokens.add(token)
 
     def _data(self, body: Mapping[str, Any], endpoint: str, stream: str) -> list[dict]:
         """The page's `data`, after recording any partial `errors` (raising when they replace the data)."""

@@ -25,6 +25,12 @@ def _items(req):
     return Response(200, {"items": [dict(x) for x in ITEMS[offset: offset + 5]], "total_items": len(ITEMS)}, records_key="items")
 
 
+@pytest.fixture(autouse=True)
+def no_project_dot_env(monkeypatch):
+    """The CLI fills in variables from the project's .env; a developer's own .env must not change what a test sees."""
+    monkeypatch.setattr("dagster_project.cli.load_project_env", lambda *args, **kwargs: [])
+
+
 @pytest.fixture(scope="session")
 def world() -> World:
     """The default small world (S scale): deterministic for seed 7."""
@@ -34,7 +40,7 @@ def world() -> World:
 @pytest.fixture
 def sandbox(world):
     """A fresh server per test, so faults and request counts never leak between tests."""
-    with SandboxServer(world) as server:
+    with SandboxServer(world, extra_routes=(_items,)) as server:
         yield server
 
 
@@ -58,6 +64,5 @@ def point_pipeline_at(monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer, r
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("ENGAGEMENT_WAREHOUSE", str(root / "engagement.duckdb"))
     monkeypatch.setenv("ENGAGEMENT_SERVING", str(root / "serving.duckdb"))
-    monkeypatch.setenv("ENGAGEMENT_SOURCES", "ga4,mailchimp,x,facebook,hubspot")
     monkeypatch.setenv("ENGAGEMENT_LOOKBACK_DAYS", "7")
     monkeypatch.delenv("DAGSTER_HOME", raising=False)

@@ -1,4 +1,4 @@
-"""Sandbox routes for the Meta Graph API (Pages): published posts, comments, reactions, post insights.
+"""Sandbox routes for the Meta Graph API (Pages): published posts, comments, reactions, post insights, tags.
 
 Paths accept any `/v{N}.0` prefix. The page token is accepted as `Authorization: Bearer` or as an
 `access_token` query parameter, as on the real Graph API; which query parameters each server saw
@@ -25,9 +25,10 @@ import base64
 import hashlib
 import json
 from datetime import datetime, timezone
+from typing import Any
 from urllib.parse import urlencode
 
-from connectors.sandbox.faults import ERROR_BODIES, page_bounds
+from connectors.sandbox.faults import page_bounds
 from connectors.sandbox.routing import Request, Response, route
 from connectors.sandbox.world import FACEBOOK_PAGE_ID, Post
 
@@ -66,7 +67,21 @@ def _error(status: int, message: str, code: int | None = None, *, subcode: int |
     return {"error": error}
 
 
-ERROR_BODIES["facebook"] = lambda status, message, code: _error(status, message, code)
+CREDENTIALS = {"facebook_token": "sandbox-facebook-page-token"}  # what this fake accepts (see server.Credentials)
+
+
+def exports(url: str, credentials: Any) -> dict[str, str]:
+    """The connector settings that point the client at a sandbox serving at `url`."""
+    return {
+        "FACEBOOK_PAGE_ID": FACEBOOK_PAGE_ID,
+        "FACEBOOK_ACCESS_TOKEN": credentials.facebook_token,
+        "FACEBOOK_GRAPH_URL": f"{url}/v24.0",
+    }
+
+
+def error_body(status: int, message: str, code: int | None) -> dict:
+    """The server answers injected faults with it."""
+    return _error(status, message, code)
 
 
 def _fail(message: str, code: int, status: int = 400, **kw) -> Response:
@@ -321,3 +336,37 @@ def insights(req: Request) -> Response:
                      "title": "Lifetime Post Media Views", "description": "Lifetime: The number of times your post was on screen.",
                      "id": f"{post.id}/insights/{metric}/lifetime"})
     return Response(200, {"data": data}, _usage_headers(req), records_key="data")
+
+
+TAGGED_FIELDS = frozenset({"id", "created_time", "updated_time", "message", "message_tags", "story", "permalink_url",
+                           "from", "full_picture", "shares", "status_type", "parent_id", "privacy"})
+
+
+@route("GET", V + r"/(?P<page>[^/]+)/tagged", "facebook.tagged")
+def tagged(req: Request) -> Response:
+    """Public posts by others in which the Page is tagged (PagePost objects), newest first. `from` is
+    withheld: Meta shows a user post's author only to that author."""
+    if denied := _denied(req):
+        return denied
+    if req.match["page"] not in (FACEBOOK_PAGE_ID, "me"):
+        return _missing(req.match["page"])
+    fields, unknown = _fields(req, ("id", "created_time", "message"), TAGGED_FIELDS)
+    if unknown:
+        return _fail(f"(#100) Tried accessing nonexisting field ({unknown}) on node type (PagePost)", 100)
+    since, bad = _unix(req, "since")
+    until, bad2 = _unix(req, "until")
+    if bad or bad2:
+        return bad or bad2
+    tags = [t for t in req.world.fb_tags if t["created_at"] <= req.now
+            and (since is None or t["created_at"] >= since) and (until is None or t["created_at"] <= until)]
+    tags.sort(key=lambda t: (t["created_at"], t["id"]), reverse=True)
+    items = []
+    for t in tags:
+        author, object_id = t["id"].split("_", 1)
+        full = {"id": t["id"], "created_time": _ts(t["created_at"]), "updated_time": _ts(t["created_at"]),
+                "message": t["message"], "permalink_url": f"https://www.facebook.com/{author}/posts/{object_id}",
+                "status_type": "mobile_status_update",
+                "message_tags": [{"id": FACEBOOK_PAGE_ID, "name": "Example Shop", "type": "page", "offset": 0, "length": 12}]}
+        items.append({k: v for k, v in full.items() if k in fields})
+    return _answer(req, items)
+

@@ -11,6 +11,10 @@ Two knobs, module constants a test may monkeypatch:
   set, as GA4 does for high-cardinality reports.
 - `SUBJECT_TO_THRESHOLDING`: reports naming a `customUser:` dimension carry
   `metadata.subjectToThresholding`.
+- `SAMPLED`: every report carries `metadata.samplingMetadatas` (its figures are then estimates).
+- `RETENTION_START`: the property keeps event data from this date on; a report whose date range
+  starts earlier answers without the earlier days and says so in `metadata.dataTruncationReasons`
+  (`DATA_TRUNCATION_TYPE_PROPERTY` with `dataTruncationDate`, as GA4 does since 2026-09).
 - `EXPERIENCE_DIMENSION_REGISTERED`: the property registered `exp_variant_string` as an event-scoped
   custom dimension (GA4's experiment integration); when False, asking for it is a 400 naming it.
 
@@ -32,7 +36,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
-from connectors.sandbox.faults import ERROR_BODIES, page_bounds
+from connectors.sandbox.faults import page_bounds
 from connectors.sandbox.routing import Request, Response, route
 from connectors.sandbox.world import GA4_PROPERTY_ID, GA4_TIME_ZONE, ExperienceImpression, WebSession, World
 
@@ -40,6 +44,8 @@ MAX_LIMIT = 250_000
 DEFAULT_LIMIT = 10_000
 CARDINALITY_LIMIT: int | None = None
 SUBJECT_TO_THRESHOLDING = False
+SAMPLED = False  # every report answers with samplingMetadatas (one per date range), as a sampled GA4 report does
+RETENTION_START: date | None = None  # days before it are truncated from every report (dataTruncationReasons)
 USER_DIMENSION = "customUser:site_user_id"  # the property's one registered user-scoped custom dimension
 EXPERIENCE_DIMENSION = "customEvent:exp_variant_string"
 EXPERIENCE_DIMENSION_REGISTERED = True
@@ -59,7 +65,20 @@ def _error(status: int, message: str, code: int | None = None) -> dict:
     return {"error": {"code": status, "message": message, "status": name}}
 
 
-ERROR_BODIES["ga4"] = _error
+CREDENTIALS = {"ga4_token": "sandbox-ga4-token"}  # what this fake accepts (see server.Credentials)
+
+
+def exports(url: str, credentials: Any) -> dict[str, str]:
+    """The connector settings that point the client at a sandbox serving at `url`."""
+    return {
+        "GA4_PROPERTY_ID": GA4_PROPERTY_ID,
+        "GA4_ACCESS_TOKEN": credentials.ga4_token,
+        "GA4_USER_ID_DIMENSION": "customUser:site_user_id",
+        "GA4_API_URL": f"{url}/v1beta",
+    }
+
+
+error_body = _error  # the server answers injected faults with it
 
 DIMENSIONS: dict[str, Callable[[WebSession], str]] = {
     "date": lambda s: s.date.strftime("%Y%m%d"),
@@ -176,6 +195,9 @@ def run_report(req: Request) -> Response:
     except _Invalid as exc:
         return _fail(400, str(exc))
     limit = min(limit, MAX_LIMIT)
+    truncated = RETENTION_START is not None and first < RETENTION_START
+    if truncated:
+        first = RETENTION_START
 
     filter_key = json.dumps(dimension_filter, sort_keys=True) if dimension_filter is not None else None
     groups, keys = _grouped(req.world, scope, tuple(dims), tuple(metrics), filter_key, bool(body.get("keepEmptyRows")),
@@ -187,6 +209,11 @@ def run_report(req: Request) -> Response:
         metadata["dataLossFromOtherRow"] = True
     if SUBJECT_TO_THRESHOLDING and any(d.startswith("customUser:") for d in dims):
         metadata["subjectToThresholding"] = True
+    if SAMPLED:  # int64 values travel as strings
+        metadata["samplingMetadatas"] = [{"samplesReadCount": "500000", "samplingSpaceSize": "2000000"}]
+    if truncated:
+        metadata["dataTruncationReasons"] = [{"dataTruncationType": "DATA_TRUNCATION_TYPE_PROPERTY",
+                                              "dataTruncationDate": RETENTION_START.isoformat()}]
 
     start = page_bounds(req.fault("overlap"), offset) if offset else offset  # the first page cannot drift
     metric_of = METRICS if scope == "sessions" else EVENT_METRICS

@@ -18,8 +18,9 @@ import uuid
 from bisect import bisect_left
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import Any
 
-from connectors.sandbox.faults import ERROR_BODIES, page_bounds
+from connectors.sandbox.faults import page_bounds
 from connectors.sandbox.routing import Request, Response, route
 from connectors.sandbox.world import CrmContact, World
 
@@ -42,7 +43,15 @@ def _error(status: int, message: str, code: int | None = None) -> dict:
     return {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category}
 
 
-ERROR_BODIES["hubspot"] = _error
+CREDENTIALS = {"hubspot_token": "pat-na1-sandbox-hubspot-token"}  # what this fake accepts (see server.Credentials)
+
+
+def exports(url: str, credentials: Any) -> dict[str, str]:
+    """The connector settings that point the client at a sandbox serving at `url`."""
+    return {"HUBSPOT_ACCESS_TOKEN": credentials.hubspot_token, "HUBSPOT_API_URL": url}
+
+
+error_body = _error  # the server answers injected faults with it
 
 
 def _iso(ts: datetime) -> str:

@@ -9,6 +9,11 @@ clock exist, and only activity that has happened by then.
 Report figures are computed from the activity: a unique opener has at least one open, bounces
 come from bounce actions, rates divide by delivered (emails sent minus bounces).
 
+Machine opens (Apple Mail Privacy Protection's proxy fetching every delivered email) count in the
+report's `opens` and in `sent-to` open counts, as Mailchimp counts them; the report's
+`proxy_excluded_*` figures leave them out, and `email-activity?filter_bots=true` drops them (the
+activity items themselves carry nothing that tells a proxy open from a person's).
+
 A/B tests as the real API shows them: an A/B split campaign (`absplit`) has
 `ab_split_opts`, its report (`type: ab_split`) per-group figures in `ab_split{a, b}`, and its
 sent-to items each recipient's `absplit_group` (a, b or winner). A variate campaign has
@@ -32,7 +37,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
-from connectors.sandbox.faults import ERROR_BODIES, page_bounds
+from connectors.sandbox.faults import page_bounds
 from connectors.sandbox.routing import Request, Response, route
 from connectors.sandbox.world import LANDING, EmailActivity, EmailSend, MailList, World, subscriber_hash
 
@@ -52,13 +57,21 @@ def problem(status: int, detail: str, title: str | None = None) -> dict:
             "detail": detail, "instance": str(uuid.uuid4())}
 
 
+CREDENTIALS = {"mailchimp_key": "0123456789abcdef0123456789abcdef-us21"}  # what this fake accepts (see server.Credentials)
+
+
+def exports(url: str, credentials: Any) -> dict[str, str]:
+    """The connector settings that point the client at a sandbox serving at `url`."""
+    return {"MAILCHIMP_API_KEY": credentials.mailchimp_key, "MAILCHIMP_API_URL": f"{url}/3.0"}
+
+
 def _error_body(status: int, message: str, code: int | None) -> dict:
     if status == 429:
         return problem(429, "You have exceeded the limit of 10 simultaneous connections.", "Too Many Requests")
     return problem(status, message)
 
 
-ERROR_BODIES["mailchimp"] = _error_body
+error_body = _error_body  # the server answers injected faults with it
 
 
 def _fail(status: int, detail: str, title: str | None = None) -> Response:
@@ -95,6 +108,13 @@ def _ts_param(req: Request, name: str) -> datetime | None:
     except ValueError:
         raise _BadParam(f"The value for '{name}' must be a valid ISO 8601 date-time.") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _bool_param(req: Request, name: str) -> bool:
+    value = (req.arg(name) or "false").lower()
+    if value not in ("true", "false"):
+        raise _BadParam(f"{name} must be true or false.")
+    return value == "true"
 
 
 def _int_param(req: Request, name: str, default: int) -> int:
@@ -202,10 +222,11 @@ def _list(world: World, list_id: str) -> MailList | None:
 
 
 @lru_cache(maxsize=64)
-def _activity_by_email(world: World, send_id: str, now: datetime) -> dict[str, list[EmailActivity]]:
+def _activity_by_email(world: World, send_id: str, now: datetime, filter_bots: bool = False) -> dict[str, list[EmailActivity]]:
+    """Each recipient's activity; `filter_bots` drops machine (Apple proxy) opens as Mailchimp's parameter does."""
     send = next(s for s in world.sends if s.id == send_id)
     out: dict[str, list[EmailActivity]] = defaultdict(list)
-    for a in send.activity:
+    for a in send.activity + ([] if filter_bots else send.machine_opens):
         if a.ts <= now:
             out[a.email].append(a)
     for acts in out.values():
@@ -214,10 +235,11 @@ def _activity_by_email(world: World, send_id: str, now: datetime) -> dict[str, l
 
 
 @lru_cache(maxsize=64)
-def _activity_items(world: World, send_id: str, now: datetime, since: datetime | None) -> tuple[tuple[str, list[EmailActivity]], ...]:
+def _activity_items(world: World, send_id: str, now: datetime, since: datetime | None,
+                    filter_bots: bool = False) -> tuple[tuple[str, list[EmailActivity]], ...]:
     """Every recipient with its activity; with `since`, only recipients with activity at/after it, and only that."""
     send = next(s for s in world.sends if s.id == send_id)
-    by_email = _activity_by_email(world, send_id, now)
+    by_email = _activity_by_email(world, send_id, now, filter_bots)
     items = []
     for email in send.recipients:
         acts = by_email.get(email, [])
@@ -232,7 +254,11 @@ def _activity_items(world: World, send_id: str, now: datetime, since: datetime |
 @lru_cache(maxsize=64)
 def _figures(world: World, send_id: str, now: datetime) -> dict[str, Any]:
     send = next(s for s in world.sends if s.id == send_id)
-    return _tally(send.recipients, [a for a in send.activity if a.ts <= now])
+    human = [a for a in send.activity if a.ts <= now]
+    figures = _tally(send.recipients, human + [a for a in send.machine_opens if a.ts <= now])
+    without_proxy = _tally(send.recipients, human)
+    figures.update({f"proxy_excluded_{k}": without_proxy[k] for k in ("opens_total", "unique_opens", "open_rate")})
+    return figures
 
 
 @lru_cache(maxsize=16)
@@ -369,6 +395,7 @@ def _report(req: Request, send: EmailSend, winner_of_test: bool = False) -> dict
     lst = _list(req.world, send.list_id)
     if winner_of_test:
         f = _winner_figures(req.world, send.id, req.now)
+        f = {**f, **{f"proxy_excluded_{k}": f[k] for k in ("opens_total", "unique_opens", "open_rate")}}  # no proxy opens
         campaign_id, title, report_type = send.variate_design.winning_campaign_id, f"{send.title} (winner)", "regular"
         send_time, unsubscribed = _winner_send_time(send), 0
     else:
@@ -382,9 +409,10 @@ def _report(req: Request, send: EmailSend, winner_of_test: bool = False) -> dict
         "unsubscribed": unsubscribed, "send_time": _iso(send_time), "rss_last_send": "",
         "bounces": {"hard_bounces": f["hard_bounces"], "soft_bounces": f["soft_bounces"], "syntax_errors": 0},
         "forwards": {"forwards_count": 0, "forwards_opens": 0},
-        "opens": {"opens_total": f["opens_total"], "proxy_excluded_opens": f["opens_total"],
-                  "unique_opens": f["unique_opens"], "proxy_excluded_unique_opens": f["unique_opens"],
-                  "open_rate": f["open_rate"], "proxy_excluded_open_rate": f["open_rate"], "last_open": _iso(f["last_open"])},
+        "opens": {"opens_total": f["opens_total"], "proxy_excluded_opens": f["proxy_excluded_opens_total"],
+                  "unique_opens": f["unique_opens"], "proxy_excluded_unique_opens": f["proxy_excluded_unique_opens"],
+                  "open_rate": f["open_rate"], "proxy_excluded_open_rate": f["proxy_excluded_open_rate"],
+                  "last_open": _iso(f["last_open"])},
         "clicks": {"clicks_total": f["clicks_total"], "unique_clicks": f["unique_clicks"],
                    "unique_subscriber_clicks": f["unique_subscriber_clicks"], "click_rate": f["click_rate"],
                    "last_click": _iso(f["last_click"])},
@@ -520,7 +548,7 @@ def email_activity(req: Request) -> Response:
     send = _send(req, req.match["campaign_id"])
     if send is None:
         return _fail(404, "The requested resource could not be found.")
-    items = _activity_items(req.world, send.id, req.now, _ts_param(req, "since"))
+    items = _activity_items(req.world, send.id, req.now, _ts_param(req, "since"), _bool_param(req, "filter_bots"))
 
     def build(item: tuple[str, list[EmailActivity]]) -> dict:
         email, acts = item

@@ -36,8 +36,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
-from connectors.sandbox.faults import ERROR_BODIES, page_bounds
+from connectors.sandbox.faults import page_bounds
 from connectors.sandbox.routing import Request, Response, route
 from connectors.sandbox.world import X_ACCOUNT_ID, X_ACCOUNT_USERNAME, Post
 
@@ -75,7 +76,16 @@ def _error(status: int, message: str, code: int | None = None) -> dict:
     return {"title": title, "detail": detail, "type": "about:blank", "status": status}
 
 
-ERROR_BODIES["x"] = _error
+CREDENTIALS = {"x_bearer": "sandbox-x-bearer-token", "x_user_token": "sandbox-x-user-context-token"}  # what this fake accepts (see server.Credentials)
+
+
+def exports(url: str, credentials: Any) -> dict[str, str]:
+    """The connector settings that point the client at a sandbox serving at `url`."""
+    return {"X_USER_ID": X_ACCOUNT_ID, "X_BEARER_TOKEN": credentials.x_bearer, "X_API_URL": f"{url}/2",
+            "X_USER_ACCESS_TOKEN": credentials.x_user_token}
+
+
+error_body = _error  # the server answers injected faults with it
 
 
 class _Invalid(Exception):
@@ -193,7 +203,11 @@ class _Query:
 
 
 def _authorised(req: Request) -> bool:
-    return req.headers.get("authorization") == f"Bearer {req.credentials.x_bearer}"
+    return req.headers.get("authorization") in (f"Bearer {req.credentials.x_bearer}", f"Bearer {req.credentials.x_user_token}")
+
+
+def _user_context(req: Request) -> bool:
+    return req.headers.get("authorization") == f"Bearer {req.credentials.x_user_token}"
 
 
 # requests per 15-minute window for an app-only token, per endpoint (X's published limits)
@@ -391,6 +405,11 @@ def _accounts(req: Request, q: _Query, kind: str, cap: int | None) -> Response:
 @route("GET", r"/2/tweets/(?P<id>\d+)/liking_users", "x.liking_users")
 @_guarded(1, 100, 100, "pagination_token", USER_LIST_PARAMS)
 def liking_users(req: Request, q: _Query) -> Response:
+    if not _user_context(req):  # X's spec lists only user-context auth here
+        return Response(403, {
+            "title": "Unsupported Authentication", "type": f"{PROBLEMS}/unsupported-authentication", "status": 403,
+            "detail": "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  Supported "
+                      "authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context]."})
     return _accounts(req, q, "like", LIKERS_CAP)
 
 

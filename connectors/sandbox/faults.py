@@ -34,8 +34,7 @@ from connectors.sandbox.routing import Response
 TRANSPORT = {"429", "5xx", "throttle", "redirect", "drop", "slow", "truncate", "bad_json"}
 RECORDS = {"overlap", "extra_fields", "missing_field", "wrong_type"}
 
-# api prefix ("ga4", "x", ...) -> builder of that API's error body: (status, message, code) -> body
-ERROR_BODIES: dict[str, Callable[[int, str, int | None], Any]] = {}
+ErrorBody = Callable[[int, str, int | None], Any]  # an API's error body: (status, message, code) -> body
 
 
 @dataclass
@@ -57,7 +56,7 @@ class FaultRule:
 
     def response(self, endpoint: str, server: Any) -> Response:
         api = endpoint.split(".")[0]
-        body_for = ERROR_BODIES.get(api, lambda status, message, code: {"message": message})
+        body_for = server.error_bodies.get(api, lambda status, message, code: {"message": message})
         headers: dict[str, str] = {}
         if self.kind == "429":
             status, message = 429, "Too Many Requests"

@@ -1,6 +1,8 @@
-"""What the sandbox's API modules and its server share: a request, a response, the route table.
+"""What the sandbox's API modules and its server share: a request, a response, how a handler names its route.
 
-Kept apart from the server so the API modules never import it (the server imports them).
+Kept apart from the server so the API modules never import it (the server imports them). There is no
+process-wide route table: `route` only labels a handler, and each server collects the handlers of
+the API modules it serves (and any a test hands it) into its own table.
 """
 
 from __future__ import annotations
@@ -62,14 +64,26 @@ class Response:
 
 
 Handler = Callable[[Request], Response]
-ROUTES: list[tuple[str, re.Pattern, str, Handler]] = []
+Route = tuple[str, re.Pattern, str, Handler]
 
 
 def route(method: str, pattern: str, endpoint: str) -> Callable[[Handler], Handler]:
-    """Register a handler; `endpoint` names it for faults and request counts, e.g. 'x.tweets'."""
+    """Label a handler with its route; `endpoint` names it for faults and request counts, e.g. 'x.tweets'."""
 
-    def register(fn: Handler) -> Handler:
-        ROUTES.append((method, re.compile(pattern + r"$"), endpoint, fn))
+    def label(fn: Handler) -> Handler:
+        fn.sandbox_route = (method, re.compile(pattern + r"$"), endpoint)  # type: ignore[attr-defined]
         return fn
 
-    return register
+    return label
+
+
+def routes_of(*owners: Any) -> list[Route]:
+    """The labelled handlers among `owners` (modules, or handlers themselves), in definition order."""
+    out: list[Route] = []
+    for owner in owners:
+        candidates = [owner] if callable(owner) and hasattr(owner, "sandbox_route") else list(vars(owner).values())
+        for fn in candidates:
+            label = getattr(fn, "sandbox_route", None)
+            if label is not None:
+                out.append((*label, fn))
+    return out

@@ -1,6 +1,9 @@
-"""One local HTTP server that imitates the five APIs at their real paths.
+"""One local HTTP server that imitates every declared source's API at its real paths.
 
-Each API lives in its own module (`api_ga4.py`, ...) that registers routes with `route()`.
+Each API lives in its own module (`api_ga4.py`, ...), named by its source's declaration
+(connectors/registry.py): its handlers labelled with `route()`, its `error_body`, the
+`CREDENTIALS` it accepts and the settings it `exports`. Each server instance collects those
+into its own route table.
 The server adds what all of them share: a clock ("now" for the world), request counting per
 endpoint, and fault injection per endpoint (see `faults.py`). Control endpoints under
 `/_sandbox/` let a separate process (the CLI, a benchmark) set faults and the clock.
@@ -9,29 +12,39 @@ endpoint, and fault injection per endpoint (see `faults.py`). Control endpoints 
 from __future__ import annotations
 
 import email.utils
+import importlib
 import json
 import threading
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from connectors.sandbox import api_facebook, api_ga4, api_hubspot, api_mailchimp, api_x  # noqa: F401 (their routes)
+from connectors.registry import SOURCES
 from connectors.sandbox.faults import FaultPlan, FaultRule
-from connectors.sandbox.routing import ROUTES, Request, Response, route  # noqa: F401 (Response, route: for tests' routes)
+from connectors.sandbox.routing import Handler, Request, Response, Route, route, routes_of  # noqa: F401 (route: tests' routes)
 from connectors.sandbox.world import World, WorldConfig
 
 
-@dataclass(frozen=True)
+def api_modules() -> dict[str, Any]:
+    """source name -> the sandbox module that imitates its API, as the declarations name them."""
+    return {source.name: importlib.import_module(source.sandbox_module) for source in SOURCES}
+
+
 class Credentials:
-    ga4_token: str = "sandbox-ga4-token"
-    mailchimp_key: str = "0123456789abcdef0123456789abcdef-us21"
-    x_bearer: str = "sandbox-x-bearer-token"
-    facebook_token: str = "sandbox-facebook-page-token"
-    hubspot_token: str = "pat-na1-sandbox-hubspot-token"
+    """The credentials the sandbox accepts: each API module's CREDENTIALS, any of them overridden by keyword."""
+
+    def __init__(self, **overrides: str) -> None:
+        accepted = {name: value for module in api_modules().values() for name, value in module.CREDENTIALS.items()}
+        unknown = set(overrides) - set(accepted)
+        if unknown:
+            raise TypeError(f"unknown sandbox credential(s): {', '.join(sorted(unknown))}")
+        self.__dict__.update({**accepted, **overrides})
+
+    def __repr__(self) -> str:
+        return f"Credentials({', '.join(sorted(self.__dict__))})"
 
 
 class SandboxServer:
@@ -41,8 +54,12 @@ class SandboxServer:
         host: str = "127.0.0.1",
         port: int = 0,
         credentials: Credentials | None = None,
+        extra_routes: tuple[Handler, ...] = (),
     ):
         self.world = world or World(WorldConfig())
+        modules = api_modules()
+        self.routes: list[Route] = routes_of(*modules.values(), *extra_routes)
+        self.error_bodies = {name: module.error_body for name, module in modules.items()}
         self.credentials = credentials or Credentials()
         self.faults = FaultPlan()
         self.requests: Counter[str] = Counter()
@@ -89,6 +106,10 @@ class SandboxServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    def add_routes(self, *handlers: Handler) -> None:
+        """Serve more handlers (labelled with `route`) on this server only."""
+        self.routes += routes_of(*handlers)
+
     def env(self) -> dict[str, str]:
         """Environment variables that point every connector at this sandbox."""
         return sandbox_env(self.url, self.credentials)
@@ -99,7 +120,7 @@ class SandboxServer:
         path = parts.path
         if path.startswith("/_sandbox/"):
             return self._control(method, path, body), None
-        for m, pattern, endpoint, handler in ROUTES:
+        for m, pattern, endpoint, handler in self.routes:
             match = pattern.match(path)
             if m == method and match:
                 query = parse_qs(parts.query, keep_blank_values=True)
@@ -139,28 +160,15 @@ class SandboxServer:
 
 
 def sandbox_env(url: str, credentials: Credentials | None = None) -> dict[str, str]:
-    """The connector settings for a sandbox at `url` (see .env.example for the real services)."""
-    from connectors.sandbox.world import FACEBOOK_PAGE_ID, GA4_PROPERTY_ID, X_ACCOUNT_ID
-
+    """The connector settings for a sandbox at `url`: every API module's exports (see .env.example for the real services)."""
     c = credentials or Credentials()
-    return {
-        "GA4_PROPERTY_ID": GA4_PROPERTY_ID,
-        "GA4_ACCESS_TOKEN": c.ga4_token,
-        "GA4_USER_ID_DIMENSION": "customUser:site_user_id",
-        "GA4_API_URL": f"{url}/v1beta",
-        "MAILCHIMP_API_KEY": c.mailchimp_key,
-        "MAILCHIMP_API_URL": f"{url}/3.0",
-        "X_USER_ID": X_ACCOUNT_ID,
-        "X_BEARER_TOKEN": c.x_bearer,
-        "X_API_URL": f"{url}/2",
-        "FACEBOOK_PAGE_ID": FACEBOOK_PAGE_ID,
-        "FACEBOOK_ACCESS_TOKEN": c.facebook_token,
-        "FACEBOOK_GRAPH_URL": f"{url}/v24.0",
-        "HUBSPOT_ACCESS_TOKEN": c.hubspot_token,
-        "HUBSPOT_API_URL": url,
-        # the demo's salt is public; a real deployment sets its own secret one
-        "ENGAGEMENT_PII_SALT": "sandbox-demo-salt",
-    }
+    env: dict[str, str] = {}
+    for module in api_modules().values():
+        env.update(module.exports(url, c))
+    env["ENGAGEMENT_SOURCES"] = ",".join(source.name for source in SOURCES)  # the sandbox serves them all
+    # the demo's salt is public; a real deployment sets its own secret one
+    env["ENGAGEMENT_PII_SALT"] = "sandbox-demo-salt"
+    return env
 
 
 def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:

@@ -2,7 +2,8 @@
 
 Definitions follow the README: a person is a connected component of identifiers (normalised
 email, site user id, CRM contact id, X user id, Facebook user id) linked by CRM contacts; an
-engaged user of a campaign had an engaged web session, opened or clicked one of its sends, or
+engaged user of a campaign had an engaged web session, opened (a person's own open, never an Apple
+proxy's) or clicked one of its sends, or
 interacted with one of its posts in a way the APIs can attribute to an account (likes within X's
 100-liker cap, reposts, replies, mentions, Facebook reactions and comments whose author Meta
 reveals). Everything is as of the sandbox clock `now`.
@@ -17,6 +18,7 @@ from datetime import date, datetime, timedelta
 from connectors.sandbox.world import CAMPAIGN_ALIASES, World
 
 X_LIKERS_CAP = 100
+MENTIONING_PLATFORMS = ("x", "facebook", "linkedin")  # mentions of the account: X mentions, Page tags, LinkedIn notifications
 Identifier = tuple[str, str]
 
 
@@ -130,6 +132,11 @@ def engaged_identifiers(world: World, now: datetime, reads: Reads | None = None)
             continue
         actors = post.events_of("reaction", now) + [e for e in post.events_of("comment", now) if e.from_visible]
         out[(post.campaign_key, "social")].update(("fb", e.user_id) for e in actors)
+    for post in world.li_posts:  # reactors and commenters are named; reposters are only counted
+        if post.campaign_key is None or not reads.content(post.created_at):
+            continue
+        actors = post.events_of("reaction", now) + post.events_of("comment", now)
+        out[(post.campaign_key, "social")].update(("linkedin", e.user_id) for e in actors)
     return out
 
 
@@ -206,11 +213,16 @@ def email_campaign_engagement(world: World, now: datetime | None = None) -> dict
             if a.ts <= now:
                 by_action[a.action].add(a.email.strip().lower())
         emails = by_action.__getitem__
+        human_openers = set(emails("open"))
+        # all opens, as Mailchimp counts them, include Apple Mail Privacy Protection's proxy opens
+        all_openers = human_openers | {a.email.strip().lower() for a in send.machine_opens if a.ts <= now}
         recipients = {e.strip().lower() for e in send.recipients}
+        delivered = len(recipients - emails("bounce"))
         out[send.id] = {
             "campaign_key": send.campaign_key, "recipients": len(recipients),
-            "delivered": len(recipients - emails("bounce")), "bounces": len(emails("bounce")),
-            "unique_opens": len(emails("open")), "unique_clicks": len(emails("click")),
+            "delivered": delivered, "bounces": len(emails("bounce")),
+            "unique_opens": len(all_openers), "unique_clicks": len(emails("click")),
+            "human_unique_opens": len(human_openers),
             "unsubscribes": send.unsubscribed,
         }
     return out
@@ -219,18 +231,19 @@ def email_campaign_engagement(world: World, now: datetime | None = None) -> dict
 def social_engagement_daily(world: World, now: datetime | None = None) -> dict[tuple, dict]:
     """(date, platform, post id) -> the day's social figures, for a pipeline that took ONE snapshot of
     every post's counters at `now`: that first snapshot's counts land on the post's creation day;
-    replies, comments and mentions on their own creation day. Mentions are X posts by others."""
+    replies, comments and mentions on their own creation day. Mentions are X posts by others, posts in
+    which the Facebook Page is tagged and LinkedIn members' posts that mention the organisation."""
     now = now or world.default_now
     out: dict[tuple, dict] = {}
 
     def row(day, platform: str, post_id: str, kind: str, key: str | None) -> dict:
         empty = {"post_kind": kind, "campaign_key": key, "likes": 0, "comments": 0, "shares": 0,
-                 "mentions": 0 if platform == "x" else None, "impressions": None}
+                 "mentions": 0 if platform in MENTIONING_PLATFORMS else None, "impressions": None}
         if kind == "mention":
             empty.update(likes=None, comments=None, shares=None, mentions=0)
         return out.setdefault((day, platform, post_id), empty)
 
-    for post in world.x_posts + world.fb_posts:
+    for post in world.x_posts + world.fb_posts + world.li_posts:
         if post.created_at > now:
             continue
         first = row(post.created_at.date(), post.platform, post.id, "post", post.campaign_key)
@@ -243,6 +256,13 @@ def social_engagement_daily(world: World, now: datetime | None = None) -> dict[t
     for m in world.x_mentions:
         if m["created_at"] <= now:
             row(m["created_at"].date(), "x", m["id"], "mention", m["campaign_key"])["mentions"] += 1
+    for tag in world.fb_tags:  # the posts in which the Page is tagged
+        if tag["created_at"] <= now:
+            # a user's post id is `<user id>_<post id>`: the marts keep its second part only (no user id)
+            row(tag["created_at"].date(), "facebook", tag["id"].split("_", 1)[1], "mention", None)["mentions"] += 1
+    for m in world.li_mentions:  # LinkedIn names the member's post, not its campaign
+        if m["created_at"] <= now:
+            row(m["created_at"].date(), "linkedin", m["generated_activity"], "mention", None)["mentions"] += 1
     for r in out.values():
         counted = [r[k] for k in ("likes", "comments", "shares", "mentions") if r[k] is not None]
         r["total_interactions"] = sum(counted)

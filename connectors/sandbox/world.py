@@ -46,12 +46,15 @@ X_ACCOUNT_ID = "1450000000000000001"
 X_ACCOUNT_USERNAME = "ExampleShop"
 FACEBOOK_PAGE_ID = "104233112233445"
 GA4_PROPERTY_ID = "123456789"
+LINKEDIN_ORGANIZATION_ID = "2414183"
+LINKEDIN_REACTION_TYPES = ["LIKE", "LIKE", "LIKE", "PRAISE", "EMPATHY", "INTEREST", "APPRECIATION", "ENTERTAINMENT"]
 GA4_TIME_ZONE = "Europe/Berlin"
 MAILCHIMP_DC = "us21"
 LANDING = "https://shop.example"
 # engagement that trails a post or a send by longer than a daily run's lookback (7 days)
 LATE_SOCIAL_SHARE = 0.12
 LATE_OPEN_SHARE = 0.08
+APPLE_MAIL_SHARE = 0.4  # people reading mail in Apple Mail with Mail Privacy Protection on
 
 
 @dataclass(frozen=True)
@@ -145,9 +148,11 @@ class EmailSend:
     create_time: datetime
     send_time: datetime
     recipients: list[str]  # emails as Mailchimp stores them
-    activity: list[EmailActivity]
+    activity: list[EmailActivity]  # people's own (human) opens, clicks and bounces
     unsubscribed: int
     variate: bool = False
+    # Apple Mail Privacy Protection: its proxy fetches the images of every delivered email once (a machine open)
+    machine_opens: list[EmailActivity] = field(default_factory=list)
     # experiments; None for an ordinary send
     absplit: AbSplit | None = None
     variate_design: VariateDesign | None = None
@@ -166,7 +171,7 @@ class SocialEvent:
 
 @dataclass
 class Post:
-    platform: str  # x | facebook
+    platform: str  # x | facebook | linkedin
     id: str
     created_at: datetime
     text: str
@@ -357,6 +362,11 @@ def _ts(d: date, seconds: float = 0) -> datetime:
     return datetime(d.year, d.month, d.day, tzinfo=UTC) + timedelta(seconds=seconds)
 
 
+def _member_id(rng: random.Random) -> str:
+    """LinkedIn member ids are opaque strings like `yTqe8jZ3c2`."""
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(10))
+
+
 def subscriber_hash(email: str) -> str:
     return hashlib.md5(email.strip().lower().encode()).hexdigest()
 
@@ -381,6 +391,11 @@ class World:
         self._make_social()
         self._make_crm()
         self._make_experiments()
+        self._make_linkedin()
+        self._make_facebook_tags()
+        # machine opens draw from their own stream, after everything else: adding them moved nothing
+        self.proxy_rng = random.Random(self.config.seed * 104729 + 3)
+        self._make_machine_opens()
 
     # --- people -----------------------------------------------------------------------
     def _make_people(self) -> None:
@@ -607,6 +622,90 @@ class World:
                     "id": str(1850000000000000000 + int(created.timestamp()) * 1000 + 700 + x_seq),
                     "author_id": uid, "created_at": created, "campaign_key": c.key, "link": link,
                     "text": f"@{X_ACCOUNT_USERNAME} check this out {link}",
+                })
+
+    # --- LinkedIn (organisation page) ------------------------------------------------
+    def _make_linkedin(self) -> None:
+        """The organisation's posts, their reactions, comments and reposts, and members' posts that mention it.
+
+        Drawn from a random stream of its own, after everything else, so adding LinkedIn moved nothing
+        else in the world. Members are `urn:li:person:<id>`: some are people the company knows (by email),
+        but no CRM property holds a member URN, so none of them can be linked to a contact."""
+        rng = random.Random(self.config.seed * 104723 + 11)
+        self.li_members = {p.pid: f"urn:li:person:{_member_id(rng)}" for p in self.people if rng.random() < 0.3}
+        strangers = [f"urn:li:person:{_member_id(rng)}" for _ in range(max(5, self.config.people // 5))]
+        accounts = list(self.li_members.values()) + strangers
+        self.li_posts: list[Post] = []
+        self.li_mentions: list[dict] = []
+        topics: list[tuple[Campaign | None, date]] = []
+        for c in self.campaigns:
+            for k in range(2):
+                topics.append((c, c.start + timedelta(days=min(k * 3, (c.end - c.start).days - 1))))
+        for day in range(2, self.config.days, 7):
+            topics.append((None, self.start + timedelta(days=day)))
+        topics.sort(key=lambda t: (t[1], t[0].key if t[0] else ""))
+        seq = 0
+        for c, d in topics:
+            created = _ts(d, rng.randint(7 * 3600, 18 * 3600))
+
+            def after(mean_hours: float, created: datetime = created) -> datetime:
+                if rng.random() < 0.1:  # evergreen: 8 to 20 days after the post
+                    return created + timedelta(days=rng.uniform(8, 20))
+                return created + timedelta(hours=min(rng.expovariate(1 / mean_hours), 8 * 24))
+
+            events: list[SocialEvent] = []
+            for member in rng.sample(accounts, min(rng.randint(0, 30), len(accounts))):
+                events.append(SocialEvent(member, after(16), "reaction", reaction=rng.choice(LINKEDIN_REACTION_TYPES)))
+            for member in rng.sample(accounts, min(rng.randint(0, 5), len(accounts))):
+                events.append(SocialEvent(member, after(30), "share"))
+            for _ in range(rng.randint(0, 5)):
+                seq += 1
+                events.append(SocialEvent(rng.choice(accounts), after(20), "comment", event_id=str(7130000000000000000 + seq),
+                                          text=rng.choice(["Congrats!", "Great read", "Is this in Vienna too?", "👏"])))
+            seq += 1
+            link = utm_link(f"c/{c.key}", "linkedin", "social", c.social_spelling) if c else None
+            text = f"{c.title if c else 'Inside the shop'}: {link or 'more soon'}"
+            self.li_posts.append(Post("linkedin", f"urn:li:share:{7120000000000000000 + seq}", created, text, link,
+                                      c.key if c else None, events, rng.randint(25, 70)))
+        for c in self.campaigns:
+            for _ in range(rng.randint(1, 3)):
+                seq += 1
+                created = _ts(c.start, rng.randint(0, max(1, (c.end - c.start).days) * 86400 - 1))
+                self.li_mentions.append({
+                    "notification_id": rng.randint(-2**31, 2**31 - 1), "created_at": created,
+                    "source_post": f"urn:li:activity:{7140000000000000000 + seq}",
+                    "generated_activity": f"urn:li:share:{7150000000000000000 + seq}",
+                })
+
+    # --- Facebook tags ----------------------------------------------------------------
+    def _make_machine_opens(self) -> None:
+        """Apple Mail readers' delivered sends get one proxy open minutes after the send, whether or not
+        the person opens it later. Ordinary sends only: A/B tests keep their groups' figures as they were."""
+        rng = self.proxy_rng
+        apple = {p.pid for p in self.people if rng.random() < APPLE_MAIL_SHARE}
+        pid_of = {m["email"]: m["pid"] for lst in self.lists for m in lst.members}
+        for send in self.sends:
+            if send.absplit or send.variate_design or send.variate:
+                continue
+            bounced = {a.email for a in send.activity if a.action == "bounce"}
+            for email in send.recipients:
+                if pid_of.get(email) in apple and email not in bounced:
+                    send.machine_opens.append(EmailActivity(email, "open", send.send_time + timedelta(minutes=rng.uniform(1, 20))))
+
+    def _make_facebook_tags(self) -> None:
+        """Public posts by others in which the Page is tagged, from a random stream of their own (nothing
+        else in the world moved when they were added). Meta names their author only to the author."""
+        rng = random.Random(self.config.seed * 130363 + 17)
+        self.fb_tags: list[dict] = []
+        for day in range(self.config.days):
+            for _ in range(rng.choice([0, 0, 1, 1, 2])):
+                created = _ts(self.start + timedelta(days=day), rng.randint(6 * 3600, 23 * 3600))
+                author, name = rng.choice(self.fb_accounts)
+                object_id = 990000000000 + len(self.fb_tags) * 7 + rng.randint(0, 6)
+                self.fb_tags.append({
+                    "id": f"{author}_{object_id}", "created_at": created, "author_id": author,
+                    "message": rng.choice([f"Great afternoon at Example Shop with {name.split()[0]}!",
+                                           "Thanks Example Shop for the quick delivery", "Look what I found at Example Shop"]),
                 })
 
     # --- CRM --------------------------------------------------------------------------

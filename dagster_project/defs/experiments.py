@@ -22,6 +22,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
+from dagster_project.defs.partitions import SINGLE_RUN
 from dagster_project.defs.resources import EngagementSettings
 from dagster_project.lib.experiment_stats import DEFAULT_MIN_UNITS_PER_ARM, RESULT_COLUMNS, RESULT_SCHEMA, analyse_all
 from dagster_project.lib.warehouse import connect
@@ -155,6 +156,7 @@ def refresh_results(warehouse: str | Path) -> tuple[list[dict], list[dg.AssetChe
     "Computed with statsmodels/scipy from the counts in marts.fct_experiment_arms.",
     kinds={"python", "duckdb"},
     pool="engagement_warehouse",
+    backfill_policy=SINGLE_RUN,
 )
 def fct_experiment_results(context: dg.AssetExecutionContext, engagement: EngagementSettings):
     settings = engagement.load()

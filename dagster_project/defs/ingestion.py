@@ -1,4 +1,4 @@
-"""One ingestion asset per source stream, writing `raw_<source>.<stream>` in the warehouse.
+"""One ingestion asset per source stream, writing `raw_<source>.<stream>` in the warehouse (on Spark, in the lake).
 
 Asset keys equal the dbt source keys (`[raw_<source>, <stream>]`), so lineage needs no mapping.
 """
@@ -9,10 +9,12 @@ from datetime import date, timedelta
 import dagster as dg
 
 from connectors.http import RequestStats
+from connectors.registry import SOURCES
 from connectors.streams import StreamSpec, Window
 from dagster_project.defs.partitions import DAILY, SINGLE_RUN
 from dagster_project.defs.resources import EngagementSettings
-from dagster_project.lib.clients import CONNECTORS, build_client
+from dagster_project.lib import progress as run_progress
+from dagster_project.lib.clients import build_client
 from dagster_project.lib.engine import cursor_of, ensure_raw_table, load_stream
 from dagster_project.lib.settings import Settings
 
@@ -39,11 +41,16 @@ def is_reference(spec: StreamSpec) -> bool:
     return spec.cursor_column is not None
 
 
-def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamSpec) -> dg.MaterializeResult:
+COMPLETE_FIGURES_CHECK = "api_figures_complete"
+
+
+def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamSpec,
+            untrusted_facts: tuple[str, ...] = ()) -> dg.MaterializeResult:
     if not settings.enabled(spec.source):
         ensure_raw_table(settings, spec)  # an empty table keeps every downstream model valid
         context.log.info(f"{spec.source} is not in ENGAGEMENT_SOURCES: {spec.table} left as it is")
-        return dg.MaterializeResult(metadata={"enabled": False})
+        run_progress.report("stream_skipped", stream=spec.table)
+        return dg.MaterializeResult(metadata={"enabled": False}, check_results=_complete_figures(untrusted_facts, None))
 
     if is_reference(spec):
         today = date.today()
@@ -52,7 +59,10 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
         tw = context.partition_time_window
         window = stream_window(spec, tw.start.date(), tw.end.date(), settings)
 
+    run_progress.report("stream_started", stream=spec.table)
+
     def progress(stream: str, stats: RequestStats) -> None:
+        run_progress.report("stream_progress", stream=spec.table, **stats.as_dict())
         if stats.pages == 1 or stats.pages % PROGRESS_EVERY_PAGES == 0:
             context.log.info(
                 f"{spec.source}.{stream}: {stats.pages} pages, {stats.records} records, {stats.retries} retries"
@@ -65,11 +75,13 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
         f"{spec.table}: {result.fetched} records in {stats.pages} pages ({stats.requests} requests, "
         f"{stats.retries} retries); {result.inserted} rows written, {result.deleted} replaced, {result.table_rows} stored"
     )
+    run_progress.report("stream_done", stream=spec.table, **stats.as_dict(), written=result.inserted, stored=result.table_rows)
     metadata: dict[str, object] = {
         **result.as_metadata(),
         "pages": stats.pages,
         "requests": stats.requests,
         "retries": stats.retries,
+        "waited_seconds": round(stats.waited_seconds, 3),
         "window_start": str(window.start),
         "window_end": str(window.end),
         "reach": spec.reach,
@@ -80,32 +92,52 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
     if ignored:  # what the API sent that no column holds: a new field shows up here first
         metadata["ignored_fields"] = ", ".join(ignored)
         context.log.info(f"{spec.table}: fields the API sent that are not stored: {', '.join(ignored)}")
-    extra = getattr(client, "last_metadata", None)
-    if isinstance(extra, dict):
-        for key in ("subjectToThresholding", "dataLossFromOtherRow", "timeZone"):
-            if key in extra:
-                metadata[f"api_{key}"] = str(extra[key])
-    return dg.MaterializeResult(metadata=metadata)
+    facts = client.run_facts(spec.name)  # what the API said about the read beyond its records (thresholding, partial errors)
+    for key, value in facts.items():
+        metadata[f"api_{key}"] = value
+    if "skipped" in facts:  # the source cannot read this stream as configured: say so, never fail the run
+        context.log.warning(f"{spec.table} {facts['skipped']}")
+    return dg.MaterializeResult(metadata=metadata, check_results=_complete_figures(untrusted_facts, facts))
 
 
-def build_ingestion_asset(spec: StreamSpec) -> dg.AssetsDefinition:
-    reference = is_reference(spec)
+def _complete_figures(untrusted_facts: tuple[str, ...], facts: dict | None) -> list[dg.AssetCheckResult]:
+    """The warn check of a source whose API can say its figures are estimates or incomplete."""
+    if not untrusted_facts:
+        return []
+    found = {key: facts[key] for key in untrusted_facts if key in (facts or {})}
+    return [dg.AssetCheckResult(
+        check_name=COMPLETE_FIGURES_CHECK, passed=not found, severity=dg.AssetCheckSeverity.WARN,
+        metadata=found or {"reported": "nothing read" if facts is None else "neither sampling nor truncation"},
+        description=f"the API reported {', '.join(found)}: the figures are estimates or incomplete" if found else None,
+    )]
+
+
+def build_ingestion_asset(spec: StreamSpec, untrusted_facts: tuple[str, ...] = ()) -> dg.AssetsDefinition:
+    """One stream's asset; `untrusted_facts` (what the API may say of a read that makes its figures
+    estimates or incomplete) adds a warn-severity check that fails whenever the read reported one."""
+    key = dg.AssetKey([f"raw_{spec.source}", spec.name])
+    checks = [dg.AssetCheckSpec(COMPLETE_FIGURES_CHECK, asset=key, blocking=False,
+                                description=f"the API reported none of {', '.join(untrusted_facts)} for the read")
+              ] if untrusted_facts else []
 
     @dg.asset(
-        key=[f"raw_{spec.source}", spec.name],
+        key=key,
+        check_specs=checks,
         group_name=f"raw_{spec.source}",
         description=spec.description or f"{spec.source} {spec.name}, merged on {', '.join(spec.primary_key)}",
-        partitions_def=None if reference else DAILY,
-        backfill_policy=None if reference else SINGLE_RUN,
+        # reference streams too: they read by cursor whatever the days, but sharing the partitions and the
+        # single-run policy puts every raw load of a backfill in one run (Dagster splits runs by both)
+        partitions_def=DAILY,
+        backfill_policy=SINGLE_RUN,
         kinds={"duckdb", "python"},
         pool="engagement_warehouse",
         tags={"source": spec.source},
     )
     def _asset(context: dg.AssetExecutionContext, engagement: EngagementSettings) -> dg.MaterializeResult:
-        return _ingest(context, engagement.load(), spec)
+        return _ingest(context, engagement.load(), spec, untrusted_facts)
 
     return _asset
 
 
 def ingestion_assets() -> list[dg.AssetsDefinition]:
-    return [build_ingestion_asset(spec) for cls in CONNECTORS.values() for spec in cls.STREAMS]
+    return [build_ingestion_asset(spec, declared.client_class.UNTRUSTED_FACTS) for declared in SOURCES for spec in declared.streams]

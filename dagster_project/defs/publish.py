@@ -7,14 +7,18 @@ that fails its checks never replaces the snapshot readers see.
 """
 
 
+from collections.abc import Mapping
+from datetime import date
+
 import dagster as dg
 
 from dagster_project.defs.experiments import RESULTS_KEY as EXPERIMENT_RESULTS_KEY
+from dagster_project.defs.partitions import SINGLE_RUN
 from dagster_project.defs.resources import EngagementSettings
 from dagster_project.defs.transform import engagement_dbt_models
 from dagster_project.lib.engine import is_spark, write_lake_marts
 from dagster_project.lib.publish import publish_snapshot
-from dagster_project.lib.run_window import run_window
+from dagster_project.lib.run_window import BACKFILL_TAG, run_window, spanning_window
 from dagster_project.lib.warehouse import connect
 
 CHANNELS = ("web", "email", "social", "any")
@@ -63,6 +67,19 @@ def reconciliation_mismatches(warehouse: str) -> dict[str, int]:
     return out
 
 
+def publish_window(instance: dg.DagsterInstance, tags: Mapping[str, str]) -> tuple[date, date] | None:
+    """The days a publish covers: its run's partition or range, else those of its backfill's runs.
+
+    A backfill launched from the UI loads the raw days in one run (they share the partitions and the
+    single-run policy) and runs dbt, the statistics and publish, which are not partitioned, in a
+    later run that carries only the backfill's id."""
+    window = run_window(tags)
+    if window is None and BACKFILL_TAG in tags:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={BACKFILL_TAG: tags[BACKFILL_TAG]}))
+        window = spanning_window(run_window(run.tags) for run in runs)
+    return window
+
+
 @dg.asset(
     key="publish",
     deps=MART_KEYS,
@@ -71,10 +88,11 @@ def reconciliation_mismatches(warehouse: str) -> dict[str, int]:
     "ENGAGEMENT_PII_SALT, no raw email or handle, swapped in atomically; readers see the old or the new one.",
     kinds={"duckdb"},
     pool="engagement_warehouse",
+    backfill_policy=SINGLE_RUN,
 )
 def publish(context: dg.AssetExecutionContext, engagement: EngagementSettings) -> dg.MaterializeResult:
     settings = engagement.load()
-    window = run_window(context.run.tags)
+    window = publish_window(context.instance, context.run.tags)
     result = publish_snapshot(settings.warehouse, settings.serving, settings.pii_salt, window=window)
     if is_spark(settings):  # lake readers get the same salted marts as Parquet
         context.log.info(f"marts written as Parquet to {write_lake_marts(settings)}")

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import duckdb
 
-from connectors.http import ConfigError
 from connectors.streams import StreamSpec, Window
 from dagster_project.lib import lake as lake_files
 from dagster_project.lib import warehouse as duckdb_warehouse
@@ -32,7 +31,6 @@ from dagster_project.lib.publish import SCHEMA as MARTS_SCHEMA
 from dagster_project.lib.publish import open_snapshot
 from dagster_project.lib.settings import Settings
 
-SPARK_METHODS = ("session", "thrift", "http")
 EXPORTS = "exports"  # <lake>/exports/<schema>/<table>: what dbt on Spark hands back
 LAKE_MARTS = "marts"  # <lake>/marts/<table>.parquet: the published marts, for lake readers
 
@@ -67,24 +65,27 @@ def ensure_raw_table(settings: Settings, spec: StreamSpec) -> None:
         con.close()
 
 
-def spark_method(environ: Mapping[str, str]) -> str:
-    method = environ.get("SPARK_METHOD", "").strip().lower() or "session"
-    if method not in SPARK_METHODS:
-        raise ConfigError(f"SPARK_METHOD must be one of {', '.join(SPARK_METHODS)} (got {method!r})")
-    if method != "session" and not environ.get("SPARK_HOST", "").strip():
-        raise ConfigError(f"SPARK_HOST is not set, and SPARK_METHOD is {method}: set it to the cluster's host name")
-    if method == "http" and not environ.get("SPARK_TOKEN", "").strip():
-        raise ConfigError("SPARK_TOKEN is not set, and SPARK_METHOD is http: set it to the workspace's access token")
-    return method
+def dbt_target(settings: Settings) -> str:
+    """The profile's target for the engine: `dev` (DuckDB), `spark` (a local session) or `spark_cluster`."""
+    if not is_spark(settings):
+        return "dev"
+    return "spark" if settings.spark_method == "session" else "spark_cluster"
 
 
-def dbt_target_args(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
-    """Extra `dbt build` arguments for the engine: none for DuckDB (the profile's default target)."""
+def dbt_build_args(settings: Settings) -> list[str]:
+    """Extra `dbt build` arguments for the engine."""
     if not is_spark(settings):
         return []
-    method = spark_method(os.environ if environ is None else environ)
     # unit tests prove SQL logic, which a daily run does not change: CI runs them on Spark (tests/spark/)
-    return ["--target", "spark" if method == "session" else "spark_cluster", "--exclude-resource-type", "unit_test"]
+    return ["--exclude-resource-type", "unit_test"]
+
+
+def parse_state_key(settings: Settings) -> str:
+    """What dbt's profile is rendered from: each keeps its own partial-parse state (lib/dbt_manifest.py)."""
+    warehouse = str(Path(settings.warehouse).resolve())
+    if not is_spark(settings):
+        return warehouse
+    return f"{warehouse}|{dbt_target(settings)}|{lake_files.lake_root(settings.lake)}"
 
 
 def dbt_environment(settings: Settings) -> dict[str, str]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import glob
 import os
 import time
-import urllib.parse
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -247,6 +246,8 @@ def open_snapshot(serving: str | Path) -> duckdb.DuckDBPyConnection:
 
 def sqlalchemy_uri(serving: str | Path) -> str:
     """duckdb-engine URI for BI tools; duckdb-engine passes query parameters to DuckDB's config,
-    so access_mode=read_only opens the file read-only without needing connect_args."""
+    so access_mode=read_only opens the file read-only without needing connect_args. The path is
+    not percent-encoded: SQLAlchemy 2.0, the series whose reflection works with duckdb-engine,
+    takes the database part verbatim (a `%20` would stay in the file name)."""
     path = Path(serving).expanduser().resolve()
-    return f"duckdb:///{urllib.parse.quote(str(path))}?access_mode=read_only"
+    return f"duckdb:///{path}?access_mode=read_only"

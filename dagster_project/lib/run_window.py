@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 PARTITION_TAG = "dagster/partition"
+BACKFILL_TAG = "dagster/backfill"
 
 
 def range_tags(start: date, end: date) -> dict[str, str]:
@@ -23,3 +24,11 @@ def run_window(tags: Mapping[str, str]) -> tuple[date, date] | None:
         day = date.fromisoformat(tags[PARTITION_TAG])
         return day, day + timedelta(days=1)
     return None
+
+
+def spanning_window(windows: Iterable[tuple[date, date] | None]) -> tuple[date, date] | None:
+    """The days from the first window's start to the last one's end; None when there is none."""
+    known = [w for w in windows if w is not None]
+    if not known:
+        return None
+    return min(w[0] for w in known), max(w[1] for w in known)

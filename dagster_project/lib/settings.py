@@ -12,24 +12,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from connectors.http import ConfigError, validate_base_url
+from connectors.registry import SOURCES
+from dagster_project.lib.project import DEFAULT_LAKE, DEFAULT_SERVING, DEFAULT_WAREHOUSE, project_path
 
-ALL_SOURCES = ("ga4", "mailchimp", "x", "facebook", "hubspot")
-
-# source -> (required credential variables, base URL variable)
-SOURCE_VARIABLES: dict[str, tuple[tuple[str, ...], str]] = {
-    "ga4": (("GA4_PROPERTY_ID", "GA4_ACCESS_TOKEN", "GA4_USER_ID_DIMENSION"), "GA4_API_URL"),
-    "mailchimp": (("MAILCHIMP_API_KEY",), "MAILCHIMP_API_URL"),
-    "x": (("X_USER_ID", "X_BEARER_TOKEN"), "X_API_URL"),
-    "facebook": (("FACEBOOK_PAGE_ID", "FACEBOOK_ACCESS_TOKEN"), "FACEBOOK_GRAPH_URL"),
-    "hubspot": (("HUBSPOT_ACCESS_TOKEN",), "HUBSPOT_API_URL"),
-}
+# all derived from the source declarations (connectors/registry.py)
+ALL_SOURCES = tuple(source.name for source in SOURCES)
+# source -> (required variables, base URL variable)
+SOURCE_VARIABLES: dict[str, tuple[tuple[str, ...], str]] = {source.name: (source.required, source.url_variable) for source in SOURCES}
+OPTIONAL_DEFAULTS = {name: value for source in SOURCES for name, value in source.defaults().items()}
 ENGINES = ("duckdb", "spark")
-OPTIONAL_DEFAULTS = {
-    "HUBSPOT_USER_ID_PROPERTY": "site_user_id",
-    "HUBSPOT_X_HANDLE_PROPERTY": "twitterhandle",
-    "HUBSPOT_FACEBOOK_ID_PROPERTY": "facebook_user_id",
-    "HUBSPOT_HOLDOUT_PROPERTY": "engagement_holdout",
-}
+SPARK_METHODS = ("session", "thrift", "http")
 
 
 @dataclass(frozen=True)
@@ -43,7 +35,8 @@ class Settings:
     horizon: timedelta = timedelta(days=30)  # interactions with posts and sends younger than this are re-read
     counter_horizon: timedelta = timedelta(days=90)  # lifetime counters of posts and sends younger than this
     engine: str = "duckdb"  # ENGAGEMENT_ENGINE: where dbt runs (duckdb, or spark over Parquet in `lake`)
-    lake: str = "warehouse/lake"  # ENGAGEMENT_LAKE: where raw Parquet lands when the engine is spark
+    lake: str = DEFAULT_LAKE  # ENGAGEMENT_LAKE: where raw Parquet lands when the engine is spark
+    spark_method: str = "session"  # SPARK_METHOD: a local Spark in dbt's process, or a cluster (thrift, http)
 
     def get(self, name: str) -> str | None:
         value = self.values.get(name)
@@ -89,9 +82,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     engine = env.get("ENGAGEMENT_ENGINE", "").strip().lower() or "duckdb"
     if engine not in ENGINES:
         raise ConfigError(f"ENGAGEMENT_ENGINE must be one of {', '.join(ENGINES)} (got {engine!r})")
+    spark_method = _spark_method(env) if engine == "spark" else "session"
+    lake = env.get("ENGAGEMENT_LAKE", "").strip()
     return Settings(
-        warehouse=env.get("ENGAGEMENT_WAREHOUSE") or "warehouse/engagement.duckdb",
-        serving=env.get("ENGAGEMENT_SERVING") or "warehouse/serving.duckdb",
+        warehouse=project_path(env.get("ENGAGEMENT_WAREHOUSE"), DEFAULT_WAREHOUSE),
+        serving=project_path(env.get("ENGAGEMENT_SERVING"), DEFAULT_SERVING),
         sources=sources,
         lookback=timedelta(days=lookback),
         horizon=timedelta(days=horizon),
@@ -99,8 +94,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values={k: v for k, v in env.items() if k in _KNOWN},
         pii_salt=pii_salt,
         engine=engine,
-        lake=env.get("ENGAGEMENT_LAKE") or "warehouse/lake",
+        # a URI is the lake loader's to judge (it names the schemes it cannot write)
+        lake=lake if "://" in lake else project_path(lake, DEFAULT_LAKE),
+        spark_method=spark_method,
     )
+
+
+def _spark_method(env: Mapping[str, str]) -> str:
+    """The dbt-spark connection method, checked before any request: a cluster needs its host (and Databricks a token)."""
+    method = env.get("SPARK_METHOD", "").strip().lower() or "session"
+    if method not in SPARK_METHODS:
+        raise ConfigError(f"SPARK_METHOD must be one of {', '.join(SPARK_METHODS)} (got {method!r})")
+    if method != "session" and not env.get("SPARK_HOST", "").strip():
+        raise ConfigError(f"SPARK_HOST is not set, and SPARK_METHOD is {method}: set it to the cluster's host name")
+    if method == "http" and not env.get("SPARK_TOKEN", "").strip():
+        raise ConfigError("SPARK_TOKEN is not set, and SPARK_METHOD is http: set it to the workspace's access token")
+    return method
 
 
 def _days(env: Mapping[str, str], name: str, default: int) -> int:
@@ -110,4 +119,4 @@ def _days(env: Mapping[str, str], name: str, default: int) -> int:
     return int(text)
 
 
-_KNOWN = {name for required, url in SOURCE_VARIABLES.values() for name in (*required, url)} | set(OPTIONAL_DEFAULTS)
+_KNOWN = {name for source in SOURCES for name in source.variables}

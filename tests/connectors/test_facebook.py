@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from datetime import date, datetime, timezone
 
@@ -28,6 +29,13 @@ def _scenario_page(req, data: list[dict], nxt: str | None) -> Response:
     if nxt:
         body["paging"] = {"cursors": {"after": "QUZURVI="}, "next": nxt}
     return Response(200, body)
+
+
+@pytest.fixture
+def sandbox(sandbox):
+    """The shared sandbox, also serving this module's test routes."""
+    sandbox.add_routes(sys.modules[__name__])
+    return sandbox
 
 
 @route("GET", r"/_fbtest/v24\.0/(?P<page>[^/]+)/published_posts", "fbtest.published_posts")
@@ -166,6 +174,7 @@ def test_a_retired_insights_metric_fails_with_metas_100_error_and_no_retry(sandb
     with pytest.raises(ApiError, match=r"\(#100\) The value must be a valid insights metric") as caught:
         read_all(client, "post_insights")
     assert caught.value.source == "facebook" and caught.value.status == 400 and "insights" in caught.value.endpoint
+    assert "(post_impressions was retired by Meta on 2025-11-15; its successor: post_media_view)" in str(caught.value)
     assert sandbox.requests["facebook.insights"] == 1
 
 
@@ -373,7 +382,35 @@ def test_streams_declare_keys_and_unknown_streams_are_refused(sandbox, fast_retr
     specs = {s.name: s for s in FacebookClient.STREAMS}
     assert {n: s.primary_key for n, s in specs.items()} == {
         "posts": ("post_id", "snapshot_date"), "comments": ("comment_id",), "reactions": ("post_id", "user_id"),
-        "post_insights": ("post_id", "metric", "snapshot_date")}
+        "post_insights": ("post_id", "metric", "snapshot_date"), "tags": ("tag_post_id",)}
     assert specs["posts"].schema.field("shares_count").nullable and specs["posts"].schema.field("observed_at").type == pa.timestamp("us", tz="UTC")
     with pytest.raises(KeyError):
         list(make_client(sandbox, fast_retries).read("page_fans", WINDOW))
+
+
+# --- tags: posts by others in which the Page is tagged (counted as mentions) --------------------
+def test_tags_equal_the_worlds_and_page_by_next_url(sandbox, world, fast_retries):
+    client = make_client(sandbox, fast_retries)
+    client.page_size = 4
+    tags = [r for page in client.read("tags", Window(world.start, world.end)) for r in page]
+    expected = sorted(t["id"] for t in world.fb_tags if t["created_at"] <= sandbox.now)
+    assert sorted(t["tag_post_id"] for t in tags) == expected and len(expected) == 21
+    assert sandbox.requests["facebook.tagged"] == 6  # 21 tags, 4 a page: the last page has no paging.next
+    assert {t["created_time"] for t in tags} == {t["created_at"] for t in world.fb_tags}
+
+
+def test_tags_of_an_empty_window_are_nothing(sandbox, fast_retries):
+    client = make_client(sandbox, fast_retries)
+    assert list(client.read("tags", Window(date(2025, 1, 1), date(2025, 1, 8)))) == []
+    assert sandbox.requests["facebook.tagged"] == 1
+
+
+@pytest.mark.parametrize("rule", [FaultRule("facebook.tagged", "throttle", code=32), FaultRule("facebook.tagged", "5xx", times=2),
+                                  FaultRule("facebook.tagged", "drop")], ids=["throttle-32", "5xx", "drop"])
+def test_tags_wait_out_throttling_5xx_and_drops(sandbox, world, fast_retries, rule):
+    window = Window(world.start, world.end)
+    clean = sorted(map(repr, (r for p in make_client(sandbox, fast_retries).read("tags", window) for r in p)))
+    sandbox.faults.add(rule)
+    client = make_client(sandbox, fast_retries)
+    assert sorted(map(repr, (r for p in client.read("tags", window) for r in p))) == clean
+    assert client.stats.retries >= 1

@@ -276,3 +276,14 @@ def test_thresholding_is_recorded_on_every_row_and_in_last_metadata(sandbox, mon
     campaigns = read_all(client, "campaign_daily")  # no user-scoped dimension, no thresholding
     assert not any(r["subject_to_thresholding"] for r in campaigns)
     assert client.last_metadata["subjectToThresholding"] is False
+
+
+def test_sampling_is_surfaced_in_run_facts_never_silently_trusted(sandbox, monkeypatch):
+    client = make_client(sandbox)
+    read_all(client, "campaign_daily")
+    assert client.run_facts("campaign_daily")["sampled"] == "False"
+    monkeypatch.setattr(api_ga4, "SAMPLED", True)
+    read_all(client, "campaign_daily")
+    facts = client.run_facts("campaign_daily")
+    assert facts["sampled"] == "True"
+    assert facts["samplingMetadatas"] == '[{"samplesReadCount": "500000", "samplingSpaceSize": "2000000"}]'

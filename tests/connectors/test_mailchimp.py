@@ -131,19 +131,26 @@ def test_reports_figures_equal_the_activity(sandbox, world):
     for s in sends:
         r = reports[s.id]
         mine = [a for a in activity if a["campaign_id"] == s.id]
-        unique_opens = len({a["email_id"] for a in mine if a["action"] == "open"})
+        # the activity is read with filter_bots: people's own opens, the report's proxy-excluded figures
+        human_opens = [a for a in mine if a["action"] == "open"]
+        human_unique_opens = len({a["email_id"] for a in human_opens})
+        machine = [a for a in s.machine_opens if a.ts <= sandbox.now]
+        unique_opens = len({a["email_id"] for a in human_opens} | {md5(a.email) for a in machine})
         clickers = len({a["email_id"] for a in mine if a["action"] == "click"})
         hard = sum(1 for a in s.activity if a.action == "bounce" and a.bounce_type == "hard")
         soft = sum(1 for a in s.activity if a.action == "bounce" and a.bounce_type == "soft")
         delivered = len(s.recipients) - hard - soft
-        assert r["unique_opens"] == unique_opens
-        assert r["opens_total"] == sum(1 for a in mine if a["action"] == "open")
+        assert (r["proxy_excluded_unique_opens"], r["proxy_excluded_opens"]) == (human_unique_opens, len(human_opens))
+        assert (r["unique_opens"], r["opens_total"]) == (unique_opens, len(human_opens) + len(machine))
         assert (r["hard_bounces"], r["soft_bounces"], r["syntax_errors"]) == (hard, soft, 0)
         assert r["unique_subscriber_clicks"] == clickers
         assert r["open_rate"] == pytest.approx(unique_opens / delivered)
+        assert r["proxy_excluded_open_rate"] == pytest.approx(human_unique_opens / delivered)
         assert r["click_rate"] == pytest.approx(clickers / delivered)
         assert (r["emails_sent"], r["unsubscribed"], r["list_id"], r["send_time"]) == (len(s.recipients), s.unsubscribed, s.list_id, s.send_time)
-        assert r["last_open"] == max(a["timestamp"] for a in mine if a["action"] == "open")
+        assert r["last_open"] == max([a["timestamp"] for a in human_opens] + [a.ts.replace(microsecond=0) for a in machine])
+    # Apple Mail readers who never opened an email themselves: openers only to all-opens figures
+    assert sum(r["unique_opens"] - r["proxy_excluded_unique_opens"] for r in reports.values()) == 188
 
 
 def test_recipients_are_every_address_each_campaign_went_to(sandbox, world):
@@ -375,3 +382,19 @@ def test_sandbox_answers_carry_links_noise_unless_excluded_and_activity_honours_
     assert recent["total_items"] == len({a.email for a in send.activity if a.ts >= since})
     assert all(e["activity"] and all(a["timestamp"] >= since.isoformat() for a in e["activity"]) for e in recent["emails"])
     assert requests.get(f"{sandbox.url}/3.0/reports/nope/sent-to", headers=auth, timeout=5).json()["status"] == 404
+
+
+def test_apple_proxy_opens_are_in_the_activity_unless_filter_bots_and_the_connector_asks_without_them(sandbox, world):
+    auth = {"Authorization": "Basic " + base64.b64encode(f"x:{sandbox.credentials.mailchimp_key}".encode()).decode()}
+    get = lambda path, **params: requests.get(f"{sandbox.url}/3.0{path}", params=params, headers=auth, timeout=5)  # noqa: E731
+    send = next(s for s in sends_in(world, sandbox.now) if s.machine_opens)
+    opens = lambda body: sum(a["action"] == "open" for e in body["emails"] for a in e["activity"])  # noqa: E731
+    human = sum(a.action == "open" and a.ts <= sandbox.now for a in send.activity)
+    machine = sum(a.ts <= sandbox.now for a in send.machine_opens)
+    assert opens(get(f"/reports/{send.id}/email-activity", count=1000).json()) == human + machine
+    assert opens(get(f"/reports/{send.id}/email-activity", count=1000, filter_bots="true").json()) == human
+    assert get(f"/reports/{send.id}/email-activity", filter_bots="maybe").status_code == 400
+    # the connector's activity holds people's own opens only: the same count as the report's proxy-excluded opens
+    client = make_client(sandbox)
+    report = next(r for r in rows_of(client, "reports") if r["campaign_id"] == send.id)
+    assert report["proxy_excluded_opens"] == human and report["opens_total"] == human + machine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from datetime import date, datetime, timezone
 from urllib.parse import parse_qs, urlsplit
@@ -29,7 +30,8 @@ STREAMS = ("posts", "mentions", "replies", "liking_users", "reposted_by")
 def _tweet(tweet_id: str, created_at: str, **extra) -> dict:
     return {"id": tweet_id, "text": f"post {tweet_id}", "created_at": created_at, "edit_history_tweet_ids": [tweet_id],
             "conversation_id": tweet_id, "public_metrics": {"retweet_count": 1, "reply_count": 2, "like_count": 3,
-                                                              "quote_count": 4, "bookmark_count": 5}, **extra}
+                                                              "quote_count": 4, "bookmark_count": 5,
+                                                              "impression_count": 60}, **extra}
 
 
 NOT_AUTHORIZED = {"value": "555", "detail": "Sorry, you are not authorized to see the Post with id: [555].",
@@ -38,6 +40,13 @@ NOT_AUTHORIZED = {"value": "555", "detail": "Sorry, you are not authorized to se
 NOT_FOUND = {"value": "556", "detail": "Could not find tweet with referenced_tweets.id: [556].", "title": "Not Found Error",
              "resource_type": "tweet", "parameter": "referenced_tweets.id", "resource_id": "556",
              "type": "https://api.twitter.com/2/problems/resource-not-found"}
+
+
+@pytest.fixture
+def sandbox(sandbox):
+    """The shared sandbox, also serving this module's test routes."""
+    sandbox.add_routes(sys.modules[__name__])
+    return sandbox
 
 
 @route("GET", r"/_xtest/2/users/(?P<id>\d+)/tweets", "xtest.tweets")
@@ -85,6 +94,7 @@ def _xtest_search(req):
 # --- helpers -------------------------------------------------------------------------------------
 def make_client(sandbox, policy, token: str | None = None, base: str | None = None, user_id: str = X_ACCOUNT_ID,
                 **kw) -> XClient:
+    kw.setdefault("user_access_token", sandbox.credentials.x_user_token)
     client = XClient.from_settings(user_id=user_id, bearer_token=token or sandbox.credentials.x_bearer,
                                    base_url=base or f"{sandbox.url}/2", policy=policy, **kw)
     client.urls = []  # every URL the client's session really requested
@@ -287,7 +297,7 @@ def test_a_post_created_exactly_at_the_window_end_belongs_to_the_next_window(san
     client = make_client(sandbox, fast_retries, base=f"{sandbox.url}/_xtest/2")
     assert [r["post_id"] for r in read_all(client, "posts")] == ["2", "1"]
     assert [r["post_id"] for r in read_all(client, "posts", Window(date(2026, 10, 15), date(2026, 10, 16)))] == ["3"]
-    assert read_all(client, "posts")[0]["impression_count"] is None  # older posts lack the metric
+    assert read_all(client, "posts")[0]["impression_count"] == 60
 
 
 def test_a_repeating_next_token_stops_the_run(sandbox, fast_retries):
@@ -591,3 +601,71 @@ def test_a_reset_beyond_the_ceiling_fails_naming_the_wait(sandbox, fast_retries)
     with pytest.raises(ApiError, match=r"liking_users.*rate limit spent: the window resets in \d+ s, longer than the 5 s ceiling"):
         read_all(make_client(sandbox, fast_retries), "liking_users")
     assert sandbox.rate_windows.refused == {}
+
+
+# --- liking_users needs a user-context token (X's published spec) ------------------------------
+def test_without_a_user_token_liking_users_is_skipped_with_a_note(sandbox, fast_retries):
+    client = make_client(sandbox, fast_retries, user_access_token=None)
+    assert list(client.read("liking_users", WINDOW)) == []
+    assert sandbox.requests["x.liking_users"] == 0 and sandbox.requests["x.tweets"] == 0
+    note = client.run_facts("liking_users")["skipped"]
+    assert note.startswith("skipped: X allows only user-context tokens on liking_users; set X_USER_ACCESS_TOKEN")
+    assert client.run_facts("reposted_by") == {}  # app-only reads the rest
+
+
+def test_a_run_without_a_user_token_succeeds_and_says_which_stream_it_skipped_and_why(
+        sandbox, tmp_path, monkeypatch, capfd, dbt_manifest):
+    import dagster as dg
+
+    from dagster_project.defs.ingestion import ingestion_assets
+    from dagster_project.defs.resources import EngagementSettings
+    from tests.conftest import point_pipeline_at
+
+    point_pipeline_at(monkeypatch, sandbox, tmp_path)
+    monkeypatch.delenv("X_USER_ACCESS_TOKEN")
+    likers = next(a for a in ingestion_assets() if a.key == dg.AssetKey(["raw_x", "liking_users"]))
+    result = dg.materialize([likers], partition_key="2026-10-05", resources={"engagement": EngagementSettings()})
+    assert result.success
+    metadata = result.asset_materializations_for_node(likers.op.name)[0].metadata
+    assert metadata["api_skipped"].value.startswith("skipped: X allows only user-context tokens on liking_users")
+    assert metadata["fetched"].value == 0
+    lines = [line for line in capfd.readouterr().err.splitlines() if "X_USER_ACCESS_TOKEN" in line]
+    assert len(lines) == 1 and " - WARNING - " in lines[0] and "raw_x.liking_users skipped: X allows only user-context tokens" in lines[0]
+    assert sandbox.requests["x.liking_users"] == 0
+
+
+def test_with_a_user_token_liking_users_sends_it_there_and_the_bearer_elsewhere(sandbox, world, fast_retries):
+    client = make_client(sandbox, fast_retries)
+    likers = [r for page in client.read("liking_users", WINDOW) for r in page]
+    posts = [p for p in world.x_posts if WINDOW.start_ts <= p.created_at < WINDOW.end_ts]
+    expected = sum(min(len(p.events_of("like", sandbox.now)), 100) for p in posts)
+    assert len(likers) == expected and expected > 0
+    assert client.run_facts("liking_users") == {}
+    assert set(client.secrets()) >= {sandbox.credentials.x_bearer, sandbox.credentials.x_user_token}
+
+
+def test_an_app_only_token_on_liking_users_gets_xs_unsupported_authentication(sandbox):
+    post = sandbox.world.x_posts[0]
+    answer = requests.get(f"{sandbox.url}/2/tweets/{post.id}/liking_users",
+                          headers={"Authorization": f"Bearer {sandbox.credentials.x_bearer}"}, timeout=5)
+    assert answer.status_code == 403
+    assert answer.json()["type"] == "https://api.twitter.com/2/problems/unsupported-authentication"
+
+
+def test_a_refused_user_token_names_x_user_access_token(sandbox, fast_retries):
+    client = make_client(sandbox, fast_retries, user_access_token="not-the-user-token-77")
+    with pytest.raises(ApiError, match="check X_USER_ACCESS_TOKEN") as caught:
+        list(client.read("liking_users", WINDOW))
+    assert "not-the-user-token-77" not in str(caught.value)
+
+
+# --- public_metrics as X's published spec has them: impression_count required, quote_count optional ---------
+@pytest.mark.parametrize("drop, outcome", [("quote_count", None), ("impression_count", "'public_metrics.impression_count' is missing")])
+def test_quote_count_is_optional_and_impression_count_required(sandbox, fast_retries, drop, outcome):
+    sandbox.faults.add(FaultRule("x.tweets", "missing_field", field=f"public_metrics.{drop}"))
+    client = make_client(sandbox, fast_retries)
+    if outcome is None:
+        assert read_all(client, "posts")[0]["quote_count"] is None
+    else:
+        with pytest.raises(SchemaError, match=outcome):
+            read_all(client, "posts")

@@ -16,7 +16,7 @@ def test_definitions_load_with_one_asset_per_stream_and_dbt_sources_as_their_ups
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     stream_keys = {f"raw_{s.source}/{s.name}" for s in specs}
     assert stream_keys <= keys
-    assert len(specs) == len(stream_keys) == 20
+    assert len(specs) == len(stream_keys) == 25  # 20 before LinkedIn (4 streams) and Facebook tags (1)
 
     manifest = json.loads(dbt_manifest.read_text())
     source_keys = {f"{s['source_name']}/{s['name']}" for s in manifest["sources"].values()}
@@ -46,7 +46,7 @@ def test_lineage_runs_from_every_stream_through_the_marts_to_publish(dbt_manifes
         "fct_web_engagement_daily", "fct_social_engagement_daily", "fct_email_campaign_engagement",
         "fct_email_subscriber_cadence", "fct_campaign_engaged_users", "dim_campaign", "dim_person",
         "fct_identity_match_rates", "dim_experiment", "fct_experiment_arms", "fct_experiment_results",
-        "fct_person_value_monthly", "fct_engagement_reconciliation",
+        "fct_person_value_monthly", "fct_engagement_reconciliation", "metricflow_time_spine",
     }
     assert graph.get(publish).parent_keys == marts
     seen, todo = set(), [publish]

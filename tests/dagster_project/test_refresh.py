@@ -35,7 +35,7 @@ def table_fingerprints(db) -> dict[str, tuple[int, str]]:
 def test_refresh_loads_every_stream_matching_the_world_and_a_rerun_changes_nothing(env, sandbox, world):
     first = run_refresh(world.start, world.end)
     assert first.success, first.failures
-    assert len(first.streams) == 20
+    assert len(first.streams) == 25  # one per declared stream
 
     now = sandbox.now
     window_start = world.start - timedelta(days=7)
@@ -51,6 +51,9 @@ def test_refresh_loads_every_stream_matching_the_world_and_a_rerun_changes_nothi
         assert count("select count(*) from raw_x.posts") == len(world.x_posts)
         assert count("select count(distinct snapshot_date) from raw_x.posts") == 1
         assert count("select count(*) from raw_facebook.posts") == len(world.fb_posts)
+        assert count("select count(*) from raw_facebook.tags") == len(world.fb_tags) == 21
+        assert count("select count(*) from raw_linkedin.posts") == len(world.li_posts)
+        assert count("select count(*) from raw_linkedin.mentions") == len(world.li_mentions)
 
     before = table_fingerprints(env)
     second = run_refresh(world.start, world.end)
@@ -58,8 +61,8 @@ def test_refresh_loads_every_stream_matching_the_world_and_a_rerun_changes_nothi
     assert table_fingerprints(env) == before
     assert sum(s.written for s in second.streams) == 0
     # the second dbt build starts from the first one's parse state: no full re-parse of the project
-    newest_run = max((DBT_PROJECT_DIR / "target").glob("engagement_dbt_models-*/dbt.log"), key=lambda p: p.stat().st_mtime)
-    log = newest_run.read_text()
+    (run_log,) = (DBT_PROJECT_DIR / "target").glob(f"engagement_dbt_models-{second.run_id[:7]}-*/dbt.log")
+    log = run_log.read_text()
     assert "Command `dbt build` succeeded" in log and "Unable to do partial parsing" not in log
 
 

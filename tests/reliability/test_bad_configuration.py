@@ -8,7 +8,7 @@ from connectors.sandbox.server import SandboxServer
 from dagster_project.cli import main
 from tests.conftest import point_pipeline_at
 
-URL_VARIABLES = ["GA4_API_URL", "MAILCHIMP_API_URL", "X_API_URL", "FACEBOOK_GRAPH_URL", "HUBSPOT_API_URL"]
+URL_VARIABLES = ["GA4_API_URL", "MAILCHIMP_API_URL", "X_API_URL", "FACEBOOK_GRAPH_URL", "LINKEDIN_API_URL", "HUBSPOT_API_URL"]
 BAD_URLS = [
     ("file:///etc/passwd", "must be an https:// URL (got scheme 'file')"),
     ("gopher://example.com/", "must be an https:// URL (got scheme 'gopher')"),
@@ -21,7 +21,8 @@ BAD_URLS = [
     ("https:///no-host", "has no host"),
 ]
 REQUIRED = ["GA4_PROPERTY_ID", "GA4_ACCESS_TOKEN", "GA4_USER_ID_DIMENSION", "MAILCHIMP_API_KEY", "X_USER_ID",
-            "X_BEARER_TOKEN", "FACEBOOK_PAGE_ID", "FACEBOOK_ACCESS_TOKEN", "HUBSPOT_ACCESS_TOKEN", "ENGAGEMENT_PII_SALT"]
+            "X_BEARER_TOKEN", "FACEBOOK_PAGE_ID", "FACEBOOK_ACCESS_TOKEN", "LINKEDIN_ORGANIZATION_ID", "LINKEDIN_ACCESS_TOKEN",
+            "HUBSPOT_ACCESS_TOKEN", "ENGAGEMENT_PII_SALT"]
 MALFORMED = [
     ("ENGAGEMENT_LOOKBACK_DAYS", "abc", "ENGAGEMENT_LOOKBACK_DAYS must be a whole number"),
     ("ENGAGEMENT_LOOKBACK_DAYS", "-1", "ENGAGEMENT_LOOKBACK_DAYS must be a whole number"),
@@ -29,7 +30,9 @@ MALFORMED = [
     ("ENGAGEMENT_HORIZON_DAYS", "a month", "ENGAGEMENT_HORIZON_DAYS must be a whole number"),
     ("ENGAGEMENT_HORIZON_DAYS", "400", "ENGAGEMENT_HORIZON_DAYS must be a whole number"),
     ("ENGAGEMENT_COUNTER_HORIZON_DAYS", "10", "ENGAGEMENT_COUNTER_HORIZON_DAYS (10) must be at least ENGAGEMENT_HORIZON_DAYS (30)"),
-    ("ENGAGEMENT_SOURCES", "ga4,linkedin", "ENGAGEMENT_SOURCES names unknown source(s) linkedin"),
+    ("ENGAGEMENT_SOURCES", "ga4,tiktok", "ENGAGEMENT_SOURCES names unknown source(s) tiktok"),
+    ("LINKEDIN_ORGANIZATION_ID", "acme-inc", "LINKEDIN_ORGANIZATION_ID must be the organisation's numeric id"),
+    ("LINKEDIN_VERSION", "v2", "LINKEDIN_VERSION must look like 202611"),
     ("GA4_PROPERTY_ID", "properties/123", "GA4_PROPERTY_ID must be the numeric property id"),
     ("GA4_USER_ID_DIMENSION", "site user id", "GA4_USER_ID_DIMENSION must be a dimension API name"),
     ("MAILCHIMP_API_KEY", "0123456789abcdef", "MAILCHIMP_API_KEY has no data-centre suffix"),

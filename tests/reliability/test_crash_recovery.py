@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from connectors.registry import SOURCES
 from connectors.sandbox.faults import FaultRule
 from connectors.sandbox.server import SandboxServer
 from dagster_project.lib.crash_points import PAUSE_VARIABLE
@@ -87,7 +88,7 @@ def test_sigkill_at_every_stage_then_a_rerun_equals_a_clean_run(small_world, cle
 
     with SandboxServer(small_world) as sandbox:
         env = {**os.environ, **sandbox.env(), "ENGAGEMENT_WAREHOUSE": str(warehouse), "ENGAGEMENT_SERVING": str(serving),
-               "ENGAGEMENT_SOURCES": "ga4,mailchimp,x,facebook,hubspot", "ENGAGEMENT_LOOKBACK_DAYS": "7"}
+               "ENGAGEMENT_SOURCES": ",".join(s.name for s in SOURCES), "ENGAGEMENT_LOOKBACK_DAYS": "7"}
         env.pop("DAGSTER_HOME", None)
 
         def fetching() -> bool:

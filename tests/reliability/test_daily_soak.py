@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from connectors.registry import SOURCES
 from connectors.sandbox import truth
 from connectors.sandbox.api_x import RATE_LIMITS, public_metrics
 from connectors.sandbox.faults import FaultRule
@@ -62,7 +63,7 @@ def at_three(day: date) -> datetime:
 
 def run_killed_in_the_raw_merge(sandbox: SandboxServer, root: Path, day: date) -> None:
     env = {**os.environ, **sandbox.env(), "ENGAGEMENT_WAREHOUSE": str(root / "engagement.duckdb"),
-           "ENGAGEMENT_SERVING": str(root / "serving.duckdb"), "ENGAGEMENT_SOURCES": "ga4,mailchimp,x,facebook,hubspot",
+           "ENGAGEMENT_SERVING": str(root / "serving.duckdb"), "ENGAGEMENT_SOURCES": ",".join(s.name for s in SOURCES),
            "ENGAGEMENT_LOOKBACK_DAYS": "7", PAUSE_VARIABLE: "raw_merge"}
     env.pop("DAGSTER_HOME", None)
     args = [sys.executable, "-m", "dagster_project.cli", "refresh", "--start", str(day), "--end", str(day + timedelta(days=1))]
@@ -160,6 +161,9 @@ def test_social_totals_per_post_equal_the_platforms_latest_counters(soak):
     for post in world.fb_posts:
         if post.created_at < now:
             expected[("facebook", post.id)] = tuple(len(post.events_of(k, now)) for k in ("reaction", "share", "comment"))
+    for post in world.li_posts:  # LinkedIn: reactions and reposts from daily counters, comments by their own time
+        if post.created_at < now:
+            expected[("linkedin", post.id)] = tuple(len(post.events_of(k, now)) for k in ("reaction", "share", "comment"))
     got = {(platform, post_id): (likes, shares, comments) for platform, post_id, likes, shares, comments in query(soak["daily"], """
         select platform, post_id, sum(likes), sum(shares), sum(comments)
         from marts.fct_social_engagement_daily where post_kind = 'post' group by all""")}
@@ -171,8 +175,9 @@ def test_social_totals_per_post_equal_the_platforms_latest_counters(soak):
 def test_reconciliation_finds_nothing_missing_and_says_so_in_the_publish_metadata(soak):
     rows = query(soak["daily"], "select channel, measure, count(*), count(*) filter (where difference <> 0) "
                                 "from marts.fct_engagement_reconciliation group by all order by all")
-    assert {(c, m) for c, m, _, _ in rows} == {("email", "unique_clicks"), ("email", "unique_opens"), ("social", "comments"),
-                                              ("social", "likes"), ("social", "reactors"), ("social", "shares")}
+    assert {(c, m) for c, m, _, _ in rows} == {("email", "human_unique_opens"), ("email", "unique_clicks"), ("email", "unique_opens"),
+                                              ("social", "comments"), ("social", "likes"), ("social", "reactors"),
+                                              ("social", "shares")}
     assert [mismatched for *_, mismatched in rows] == [0] * len(rows)
     assert soak["published"]["reconciliation_mismatched_items"] == 0
 

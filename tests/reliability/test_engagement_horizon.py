@@ -66,7 +66,7 @@ def run_schedule(late_world: dict, root, env: dict[str, str]) -> dict:
             assert reports[-1].success, reports[-1].failures
     with duckdb.connect(str(root / "engagement.duckdb"), read_only=True) as con:
         likes = con.execute("select sum(likes) from marts.fct_social_engagement_daily where post_id = ?", [post.id]).fetchone()[0]
-        opens = con.execute("select unique_opens from marts.fct_email_campaign_engagement where campaign_id = ?",
+        opens = con.execute("select human_unique_opens from marts.fct_email_campaign_engagement where campaign_id = ?",
                             [send.id]).fetchone()[0]
         engaged = {(k, c): {"engaged_users": e, "identified_users": i} for k, c, e, i in con.execute(
             "select campaign_key, channel, engaged_users, identified_users from marts.fct_campaign_engaged_users").fetchall()}
@@ -91,7 +91,7 @@ def short_horizon(late_world, tmp_path_factory, dbt_manifest) -> dict:
 def test_late_reaction_and_late_open_are_in_the_marts_after_the_next_daily_run(late_world, default_horizon):
     world, post, send, now = late_world["world"], late_world["post"], late_world["send"], default_horizon["clock"]
     assert default_horizon["likes"] == len(post.events_of("reaction", now))
-    assert default_horizon["opens"] == truth.email_campaign_engagement(world, now)[send.id]["unique_opens"]
+    assert default_horizon["opens"] == truth.email_campaign_engagement(world, now)[send.id]["human_unique_opens"]
     runs = [truth.Reads(clock, activity_since=start - timedelta(days=7),
                         content_since=min(start - timedelta(days=7), end - timedelta(days=30)), until=end)
             for start, end, clock in schedule(world, post, send)]
@@ -111,11 +111,12 @@ def test_engagement_beyond_the_horizon_is_reported_not_silently_dropped(late_wor
     # who reacted and who opened were not read: the reconciliation names them, the run still published
     differences = {(platform, item, measure): diff for platform, item, measure, _, _, diff in short_horizon["differences"]}
     assert differences[("facebook", post.id, "reactors")] >= 1
-    assert differences[("mailchimp", send.id, "unique_opens")] >= 1
+    # (a person's own open: all opens may not move, when an Apple proxy opened the email already)
+    assert differences[("mailchimp", send.id, "human_unique_opens")] >= 1
     # only what stops at the horizon differs (identities and activity), never the counters, and always short
-    assert {measure for _, _, measure in differences} <= {"reactors", "comments", "unique_opens", "unique_clicks"}
+    assert {measure for _, _, measure in differences} <= {"reactors", "comments", "human_unique_opens", "unique_clicks"}
     assert all(diff > 0 for diff in differences.values())
     published = short_horizon["published"]
     assert published["reconciliation_mismatched_items"] == len(differences)
     assert published["reconciliation_unread_interactions"] == sum(differences.values())
-    assert published["reconciliation_mismatched_social_reactors"] >= 1 and published["reconciliation_mismatched_email_unique_opens"] >= 1
+    assert published["reconciliation_mismatched_social_reactors"] >= 1 and published["reconciliation_mismatched_email_human_unique_opens"] >= 1

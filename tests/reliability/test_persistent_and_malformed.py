@@ -69,6 +69,8 @@ MALFORMED = [
     ("x", "liking_users", "x.liking_users", "missing_field", "username", "'username' is missing"),
     ("facebook", "reactions", "facebook.reactions", "wrong_type", "type", "'type' is of type list"),
     ("hubspot", "contacts", "hubspot.contacts", "missing_field", "properties.lastmodifieddate", "'properties.lastmodifieddate' is missing"),
+    ("linkedin", "reactions", "linkedin.reactions", "missing_field", "created.time", "'created.time' is missing"),
+    ("linkedin", "posts", "linkedin.socialMetadata", "bad_json", None, "incomplete or malformed answer"),
 ]
 
 

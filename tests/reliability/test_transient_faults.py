@@ -42,6 +42,10 @@ SOURCE_FAULTS = {
         *(FaultRule("", "throttle", code=code) for code in (4, 17, 32, 613, 80001)),
         FaultRule("", "5xx", status=500, times=3), FaultRule("", "drop"), FaultRule("", "slow", seconds=1.5),
     ]),
+    "linkedin": ("linkedin.reactions", [
+        FaultRule("", "429"), FaultRule("", "5xx", times=3), FaultRule("", "drop"), FaultRule("", "slow", seconds=1.5),
+        FaultRule("", "truncate"),
+    ]),
     "hubspot": ("hubspot.contacts", [
         FaultRule("", "429", retry_after="1"), FaultRule("", "429"), FaultRule("", "5xx", times=3),
         FaultRule("", "drop"), FaultRule("", "slow", seconds=1.5),

@@ -80,6 +80,7 @@ def test_faults_and_clock_can_be_set_over_http(sandbox):
 
 def test_mailchimp_allows_ten_simultaneous_connections_and_answers_429_beyond(sandbox):
     statuses: list[int] = []
+    sandbox.add_routes(_slow)
 
     def call():
         statuses.append(requests.get(f"{sandbox.url}/3.0/_probe_slow", timeout=5).status_code)

@@ -14,7 +14,8 @@ import pytest
 from connectors.http import ConfigError
 from connectors.streams import StreamSpec, Window
 from dagster_project.lib import lake
-from dagster_project.lib.engine import dbt_target_args, spark_method
+from dagster_project.lib.engine import dbt_build_args, dbt_target
+from dagster_project.lib.project import PROJECT_ROOT
 from dagster_project.lib.settings import load_settings
 
 DAYS = StreamSpec("demo", "days", pa.schema([("date", pa.date32()), ("campaign", pa.string()), ("sessions", pa.int64())]),
@@ -111,15 +112,19 @@ def test_engine_configuration_errors_name_the_variable():
     env = {"ENGAGEMENT_PII_SALT": "s", "ENGAGEMENT_SOURCES": "hubspot", "HUBSPOT_ACCESS_TOKEN": "t"}
     with pytest.raises(ConfigError, match="ENGAGEMENT_ENGINE must be one of duckdb, spark"):
         load_settings({**env, "ENGAGEMENT_ENGINE": "postgres"})
-    settings = load_settings({**env, "ENGAGEMENT_ENGINE": "Spark", "ENGAGEMENT_LAKE": "/data/lake"})
-    assert (settings.engine, settings.lake) == ("spark", "/data/lake")
+    spark = {**env, "ENGAGEMENT_ENGINE": "Spark"}
+    settings = load_settings({**spark, "ENGAGEMENT_LAKE": "/data/lake"})
+    assert (settings.engine, settings.lake, settings.spark_method) == ("spark", "/data/lake", "session")
+    assert load_settings(spark).lake == str(PROJECT_ROOT / "warehouse" / "lake")  # relative: under the project
     assert load_settings(env).engine == "duckdb"
-    assert dbt_target_args(load_settings(env), {}) == []
-    assert dbt_target_args(settings, {})[:2] == ["--target", "spark"]
-    assert dbt_target_args(settings, {"SPARK_METHOD": "thrift", "SPARK_HOST": "spark.internal"})[:2] == ["--target", "spark_cluster"]
+    assert (dbt_target(load_settings(env)), dbt_build_args(load_settings(env))) == ("dev", [])
+    assert dbt_target(settings) == "spark" and "unit_test" in dbt_build_args(settings)
+    assert dbt_target(load_settings({**spark, "SPARK_METHOD": "thrift", "SPARK_HOST": "spark.internal"})) == "spark_cluster"
+    # a cluster's missing host or token is named before any request, like every configuration error
     with pytest.raises(ConfigError, match="SPARK_METHOD must be one of session, thrift, http"):
-        spark_method({"SPARK_METHOD": "odbc"})
+        load_settings({**spark, "SPARK_METHOD": "odbc"})
     with pytest.raises(ConfigError, match="SPARK_HOST is not set"):
-        spark_method({"SPARK_METHOD": "thrift"})
+        load_settings({**spark, "SPARK_METHOD": "thrift"})
     with pytest.raises(ConfigError, match="SPARK_TOKEN is not set"):
-        spark_method({"SPARK_METHOD": "http", "SPARK_HOST": "adb-1.azuredatabricks.net"})
+        load_settings({**spark, "SPARK_METHOD": "http", "SPARK_HOST": "adb-1.azuredatabricks.net"})
+    assert load_settings({**env, "SPARK_METHOD": "odbc"}).engine == "duckdb"  # ignored unless the engine is spark

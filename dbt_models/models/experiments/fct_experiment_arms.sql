@@ -47,7 +47,8 @@ final as (
         cast(p.web_engaged_successes as bigint) as web_engaged_successes,
         cast(p.key_event_successes as bigint) as key_event_successes,
         p.revenue_sum,
-        p.revenue_sum_sq
+        p.revenue_sum_sq,
+        e.started_at
     from pivoted as p
     inner join experiments as e on e.experiment_id = p.experiment_id
 

@@ -3,8 +3,9 @@
 --   web     a day with an engaged session by a signed-in user (int_web__user_days.is_engaged)
 --   email   an action in var('email_engagement_actions') on a send
 --   social  a like, repost, reply or mention on X; a reaction or a comment with a known author
---           on Facebook (X shows at most the 100 most recent likers; quotes and shares carry no
---           account, so they are counted in the social mart but cannot name a person)
+--           on Facebook; a reaction or a comment by a member on LinkedIn (X shows at most the 100
+--           most recent likers; quotes, shares and LinkedIn reposts carry no account, so they are
+--           counted in the social mart but cannot name a person)
 with
 
 spellings as (
@@ -85,6 +86,14 @@ social as (
     select 'comment', c.post_id, 'facebook:' || c.from_id, c.created_at, 'facebook'
     from {{ ref('stg_facebook__comments') }} as c
     where c.from_id is not null
+    union all
+    select 'reaction', r.post_id, 'linkedin:' || r.actor, r.created_at, 'linkedin'
+    from {{ ref('stg_linkedin__reactions') }} as r
+    where r.actor like 'urn:li:person:%'  -- an organisation reacting is no person
+    union all
+    select 'comment', c.post_id, 'linkedin:' || c.actor, c.created_at, 'linkedin'
+    from {{ ref('stg_linkedin__comments') }} as c
+    where c.actor like 'urn:li:person:%'
 
 ),
 

@@ -1,6 +1,7 @@
 -- one row per source x identifier it holds, with when that source first showed it.
 -- An identifier is '<kind>:<value>' with kind email, site (the site's user id), crm (HubSpot
--- contact id), x (X user id) or facebook (Facebook user id); values are already normalised.
+-- contact id), x (X user id), facebook (Facebook user id) or linkedin (member URN); values are
+-- already normalised. No CRM property holds a LinkedIn member URN, so those link to nothing.
 with
 
 sightings as (
@@ -32,6 +33,11 @@ sightings as (
     select 'facebook', 'facebook:' || user_id, observed_at from {{ ref('stg_facebook__reactions') }}
     union all
     select 'facebook', 'facebook:' || from_id, created_at from {{ ref('stg_facebook__comments') }} where from_id is not null
+
+    union all
+    select 'linkedin', 'linkedin:' || actor, created_at from {{ ref('stg_linkedin__reactions') }} where actor like 'urn:li:person:%'
+    union all
+    select 'linkedin', 'linkedin:' || actor, created_at from {{ ref('stg_linkedin__comments') }} where actor like 'urn:li:person:%'
 
     union all
     select 'hubspot', identifier, created_at from {{ ref('int_identity__crm_links') }}

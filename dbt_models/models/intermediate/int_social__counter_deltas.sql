@@ -47,11 +47,27 @@ facebook_counters as (
 
 ),
 
+linkedin_counters as (
+
+    select
+        'linkedin' as platform,
+        post_id,
+        snapshot_date,
+        created_at,
+        reaction_count as likes,
+        share_count as shares,
+        impression_count as impressions
+    from {{ ref('stg_linkedin__post_snapshots') }}
+
+),
+
 counters as (
 
     select * from x_counters
     union all
     select * from facebook_counters
+    union all
+    select * from linkedin_counters
 
 ),
 

@@ -1,5 +1,7 @@
 -- one row per social post that can carry a campaign: own X posts, X mentions of the account that
--- are not replies in an own post's conversation (those count as comments), own Facebook posts
+-- are not replies in an own post's conversation (those count as comments), own Facebook posts,
+-- posts in which the Facebook Page is tagged, own LinkedIn posts and LinkedIn members' posts that
+-- mention the organisation (no campaign known for tags and LinkedIn mentions)
 with
 
 x_snapshots as (
@@ -29,6 +31,24 @@ x_links as (
 facebook_snapshots as (
 
     select * from {{ ref('stg_facebook__post_snapshots') }}
+
+),
+
+facebook_tags as (
+
+    select * from {{ ref('stg_facebook__tags') }}
+
+),
+
+linkedin_snapshots as (
+
+    select * from {{ ref('stg_linkedin__post_snapshots') }}
+
+),
+
+linkedin_mentions as (
+
+    select * from {{ ref('stg_linkedin__mentions') }}
 
 ),
 
@@ -84,6 +104,12 @@ facebook_posts as (
 
 ),
 
+linkedin_posts as (
+
+    {{ deduplicate('linkedin_snapshots', ['post_id'], 'snapshot_date desc') }}
+
+),
+
 final as (
 
     select
@@ -115,6 +141,36 @@ final as (
         created_at,
         {{ url_query_parameter('link', 'utm_campaign') }} as utm_campaign
     from facebook_posts
+
+    union all
+
+    select
+        'facebook' as platform,
+        mention_id as post_id,
+        'mention' as post_kind,
+        created_at,
+        cast(null as varchar) as utm_campaign
+    from facebook_tags
+
+    union all
+
+    select
+        'linkedin' as platform,
+        post_id,
+        'post' as post_kind,
+        created_at,
+        {{ url_query_parameter('link', 'utm_campaign') }} as utm_campaign
+    from linkedin_posts
+
+    union all
+
+    select
+        'linkedin' as platform,
+        mentioning_post as post_id,
+        'mention' as post_kind,
+        created_at,
+        cast(null as varchar) as utm_campaign
+    from linkedin_mentions
 
 )
 

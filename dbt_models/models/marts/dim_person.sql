@@ -20,6 +20,7 @@ channel_of_source as (
     union all select 'mailchimp', 'email'
     union all select 'x', 'social'
     union all select 'facebook', 'social'
+    union all select 'linkedin', 'social'
 
 ),
 

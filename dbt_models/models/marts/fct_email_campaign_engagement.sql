@@ -1,4 +1,5 @@
--- one row per Mailchimp send (campaign), figures computed from per-recipient activity
+-- one row per Mailchimp send (campaign), figures computed from per-recipient activity, which is read
+-- without machine opens (Apple Mail proxies, bots); all opens, machine ones included, only the report gives
 with
 
 campaigns as (
@@ -25,7 +26,7 @@ per_send as (
         campaign_id,
         count(*) as recipients,
         cast(sum(case when bounced then 1 else 0 end) as bigint) as bounces,
-        cast(sum(case when opened then 1 else 0 end) as bigint) as unique_opens,
+        cast(sum(case when opened then 1 else 0 end) as bigint) as human_unique_opens,
         cast(sum(case when clicked then 1 else 0 end) as bigint) as unique_clicks
     from {{ ref('int_email__recipient_sends') }}
     group by campaign_id
@@ -43,7 +44,8 @@ counted as (
         c.sent_at as send_time,
         coalesce(p.recipients, 0) as recipients,
         coalesce(p.bounces, 0) as bounces,
-        coalesce(p.unique_opens, 0) as unique_opens,
+        r.unique_opens,
+        coalesce(p.human_unique_opens, 0) as human_unique_opens,
         coalesce(p.unique_clicks, 0) as unique_clicks,
         r.unsubscribes
     from campaigns as c
@@ -69,6 +71,9 @@ final as (
         {{ safe_ratio('unique_opens', 'recipients - bounces') }} as open_rate,
         {{ safe_ratio('unique_clicks', 'recipients - bounces') }} as click_rate,
         {{ safe_ratio('unique_clicks', 'unique_opens') }} as click_to_open_rate,
+        human_unique_opens,
+        {{ safe_ratio('human_unique_opens', 'recipients - bounces') }} as human_open_rate,
+        {{ safe_ratio('unique_clicks', 'human_unique_opens') }} as human_click_to_open_rate,
         bounces,
         unsubscribes
     from counted

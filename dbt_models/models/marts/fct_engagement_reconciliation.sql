@@ -1,7 +1,8 @@
 -- One row per post or send x measure: the platform's own latest lifetime figure beside what the
 -- marts hold for it. Daily runs re-read interactions only within the engagement horizon, so a
 -- difference here is engagement the pipeline did not (or could not) read: late comments and
--- reactors on posts older than the horizon, likers beyond X's 100, data lost on the way. It is
+-- reactors on posts older than the horizon, likers beyond X's 100, data lost on the way (X, Facebook
+-- and LinkedIn posts; Mailchimp sends). It is
 -- reported (a warn-severity test and the publish metadata), never silently dropped.
 with
 
@@ -16,6 +17,13 @@ latest_facebook as (
 
     select post_id, snapshot_date, reaction_count, share_count, comment_count
     from ({{ deduplicate(ref('stg_facebook__post_snapshots'), ['post_id'], 'snapshot_date desc') }}) as newest
+
+),
+
+latest_linkedin as (
+
+    select post_id, snapshot_date, reaction_count, share_count, comment_count
+    from ({{ deduplicate(ref('stg_linkedin__post_snapshots'), ['post_id'], 'snapshot_date desc') }}) as newest
 
 ),
 
@@ -56,12 +64,23 @@ posts as (
     left join marts_by_post as m on m.platform = 'facebook' and m.post_id = f.post_id
     left join facebook_reactors as r on r.post_id = f.post_id
 
+    union all
+
+    -- reactions (socialMetadata, all types) and reposts (share statistics) are counters; comments
+    -- are read one by one, so replies LinkedIn counts but the comments read lacks show up here
+    select 'linkedin', l.post_id, m.campaign_key, l.snapshot_date,
+        l.reaction_count, l.share_count, l.comment_count, cast(null as bigint),
+        coalesce(m.likes, 0), coalesce(m.shares, 0), coalesce(m.comments, 0), cast(null as bigint)
+    from latest_linkedin as l
+    left join marts_by_post as m on m.platform = 'linkedin' and m.post_id = l.post_id
+
 ),
 
 sends as (
 
     select e.campaign_id, e.campaign_key, cast(e.send_time as date) as send_date,
         r.unique_opens as platform_opens, e.unique_opens as opens,
+        r.human_unique_opens as platform_human_opens, e.human_unique_opens as human_opens,
         r.unique_subscriber_clicks as platform_clicks, e.unique_clicks as clicks
     from {{ ref('fct_email_campaign_engagement') }} as e
     inner join {{ ref('stg_mailchimp__reports') }} as r on r.campaign_id = e.campaign_id
@@ -82,6 +101,9 @@ measures as (
     from posts where platform = 'facebook'
     union all
     select 'email', 'mailchimp', campaign_id, campaign_key, 'unique_opens', platform_opens, opens, send_date from sends
+    union all
+    select 'email', 'mailchimp', campaign_id, campaign_key, 'human_unique_opens', platform_human_opens, human_opens, send_date
+    from sends
     union all
     select 'email', 'mailchimp', campaign_id, campaign_key, 'unique_clicks', platform_clicks, clicks, send_date from sends
 

@@ -26,6 +26,7 @@ sources as (
     union all select 'mailchimp'
     union all select 'x'
     union all select 'facebook'
+    union all select 'linkedin'
 
 ),
 

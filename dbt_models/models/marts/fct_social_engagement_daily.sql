@@ -1,5 +1,5 @@
--- one row per day x platform x post: own posts (X, Facebook) and posts by others that mention
--- the account (X). Counters come from daily snapshot deltas; comments/replies and mentions are
+-- one row per day x platform x post: own posts (X, Facebook, LinkedIn) and posts by others that
+-- mention the account (X mentions, posts tagging the Facebook Page, LinkedIn mentions). Counters come from daily snapshot deltas; comments/replies and mentions are
 -- dated by their own creation time. A figure the platform does not provide is NULL.
 with
 
@@ -25,6 +25,10 @@ comments as (
     union all
     select 'facebook' as platform, post_id, cast(created_at as date) as activity_date, count(*) as comments
     from {{ ref('stg_facebook__comments') }}
+    group by post_id, cast(created_at as date)
+    union all
+    select 'linkedin' as platform, post_id, cast(created_at as date) as activity_date, count(*) as comments
+    from {{ ref('stg_linkedin__comments') }}
     group by post_id, cast(created_at as date)
 
 ),
@@ -59,8 +63,8 @@ joined as (
         case when p.post_kind = 'post' then coalesce(delta.likes, 0) end as likes,
         case when p.post_kind = 'post' then coalesce(c.comments, 0) end as comments,
         case when p.post_kind = 'post' then coalesce(delta.shares, 0) end as shares,
-        -- X reports mentions of the account; Facebook's Page API used here does not: NULL
-        case when d.platform = 'x' then coalesce(m.mentions, 0) end as mentions,
+        -- every platform reports mentions of the account (Facebook's are the posts tagging the Page)
+        coalesce(m.mentions, 0) as mentions,
         case when p.post_kind = 'post' then delta.impressions end as impressions,
         coalesce(delta.counter_decreased, false) as counter_decreased
     from post_days as d

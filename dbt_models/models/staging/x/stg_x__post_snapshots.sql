@@ -18,7 +18,7 @@ final as (
         like_count,
         reply_count,
         retweet_count as repost_count,
-        quote_count,
+        coalesce(quote_count, 0) as quote_count,  -- optional in X's spec: absent means no quotes reported
         bookmark_count,
         impression_count
     from source
