@@ -173,14 +173,16 @@ def run_warnings(instance, result) -> list[str]:
     return lines
 
 
-def dbt_phase_totals() -> dict[str, int]:
-    """How many nodes each dbt phase of `dbt build` runs, from the manifest."""
+def dbt_phase_totals(unit_tests: bool = True) -> dict[str, int]:
+    """How many nodes each dbt phase of `dbt build` runs, from the manifest (a Spark refresh runs no unit tests)."""
     from dagster_project.lib.dbt_manifest import MANIFEST
 
     manifest = json.loads(MANIFEST.read_text())
     kinds = [node["resource_type"] for node in manifest["nodes"].values()]
-    return {"dbt models": kinds.count("model") + kinds.count("seed"), "dbt tests": kinds.count("test"),
-            "dbt unit tests": len(manifest.get("unit_tests", {}))}
+    totals = {"dbt models": kinds.count("model") + kinds.count("seed"), "dbt tests": kinds.count("test")}
+    if unit_tests:
+        totals["dbt unit tests"] = len(manifest.get("unit_tests", {}))
+    return totals
 
 
 def refresh_with_display(start: date, end: date, verbose: bool, instance=None) -> RefreshReport:
@@ -193,11 +195,13 @@ def refresh_with_display(start: date, end: date, verbose: bool, instance=None) -
     from dagster_project.lib import progress
     from dagster_project.lib.clients import check_clients
     from dagster_project.lib.dbt_manifest import ensure_manifest
+    from dagster_project.lib.engine import dbt_build_args
     from dagster_project.lib.run_display import RunDisplay
     from dagster_project.lib.settings import load_settings
 
     check_window(start, end)
-    check_clients(load_settings())  # configuration errors first, before dbt parses or anything is drawn
+    settings = load_settings()
+    check_clients(settings)  # configuration errors first, before dbt parses or anything is drawn
     ensure_manifest()
     console = Console(file=sys.stdout)  # bound now: dbt's prints go to a sink while the run works
     dagster_logger = logging.getLogger("dagster")
@@ -207,7 +211,8 @@ def refresh_with_display(start: date, end: date, verbose: bool, instance=None) -
             warnings.filterwarnings("ignore", category=category)
         dagster_logger.setLevel(logging.ERROR)
         try:
-            with RunDisplay(console, dbt_phase_totals()) as display, progress.listening(display):
+            unit_tests = "unit_test" not in dbt_build_args(settings)
+            with RunDisplay(console, dbt_phase_totals(unit_tests)) as display, progress.listening(display):
                 return run_refresh(start, end, quiet=True, instance=instance)
         finally:
             dagster_logger.setLevel(level)

@@ -129,13 +129,17 @@ def _typed_select(schema: str, table: str, files: str, con: duckdb.DuckDBPyConne
     return f"select {columns} from read_parquet({files})"
 
 
-def read_back_exports(settings: Settings, manifest: Path = MANIFEST) -> dict[str, int]:
+def read_back_exports(settings: Settings, manifest: Path = MANIFEST, required: bool = True) -> dict[str, int]:
     """Replace the warehouse's copies of what dbt on Spark exported (`<lake>/exports/<schema>/<table>`)
     in one transaction, each mart cast to its contract's columns and DuckDB types (the serving
-    snapshot then has one schema whatever the engine); returns rows per `schema.table`."""
+    snapshot then has one schema whatever the engine); returns rows per `schema.table`.
+    `required`: the run built marts, so finding no export is an error (a run of some staging
+    models alone may have none)."""
     exports = lake_files.lake_root(settings.lake) / EXPORTS
     tables = sorted((d.parent.name, d.name) for d in exports.glob("*/*") if d.is_dir())
     if not tables:
+        if not required:
+            return {}
         raise RuntimeError(f"ENGAGEMENT_LAKE {exports.parent}: dbt on Spark exported no marts to {exports}")
     contracts = contract_columns(manifest)
     con = duckdb_warehouse.connect(settings.warehouse)

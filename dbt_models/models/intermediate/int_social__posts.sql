@@ -149,7 +149,7 @@ final as (
         mention_id as post_id,
         'mention' as post_kind,
         created_at,
-        cast(null as varchar) as utm_campaign
+        cast(null as string) as utm_campaign
     from facebook_tags
 
     union all
@@ -169,7 +169,7 @@ final as (
         mentioning_post as post_id,
         'mention' as post_kind,
         created_at,
-        cast(null as varchar) as utm_campaign
+        cast(null as string) as utm_campaign
     from linkedin_mentions
 
 )
