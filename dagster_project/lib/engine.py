@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -89,11 +90,26 @@ def parse_state_key(settings: Settings) -> str:
 
 
 def dbt_environment(settings: Settings) -> dict[str, str]:
-    """Variables dbt reads from its profile; dbt runs in dbt_models/, so paths are absolute."""
+    """Variables dbt reads from its profile and hooks; dbt runs in dbt_models/, so paths are absolute."""
     env = {"ENGAGEMENT_WAREHOUSE": str(Path(settings.warehouse).resolve())}
     if is_spark(settings):
         env["ENGAGEMENT_LAKE"] = str(lake_files.lake_root(settings.lake))
+        env["ENGAGEMENT_LAKE_TABLES"] = json.dumps(lake_table_layouts(), sort_keys=True)
     return env
+
+
+def lake_table_layouts() -> dict[str, str]:
+    """`<source>/<stream>` -> `<partition column>:<fingerprint>` of every declared stream: dbt's
+    on-run-start hook (macros/lake.sql) creates a stream's Spark table again only when it changed."""
+    from connectors.registry import SOURCES
+
+    layouts = {}
+    for source in SOURCES:
+        for spec in source.streams:
+            partition = lake_files.partition_column(spec) or ""
+            digest = hashlib.sha256(f"{spec.schema}|{partition}|_loaded_at".encode()).hexdigest()[:16]
+            layouts[f"{spec.source}/{spec.name}"] = f"{partition}:{digest}"
+    return layouts
 
 
 def _ident(name: str) -> str:

@@ -87,25 +87,58 @@ sends as (
 
 ),
 
+post_measures as (
+
+    select 'likes' as measure, false as facebook_only
+    union all select 'shares', false
+    union all select 'comments', false
+    union all select 'reactors', true
+
+),
+
+send_measures as (
+
+    select 'unique_opens' as measure
+    union all select 'human_unique_opens'
+    union all select 'unique_clicks'
+
+),
+
 measures as (
 
-    select 'social' as channel, platform, post_id as item_id, campaign_key, 'likes' as measure,
-        platform_likes as platform_value, likes as pipeline_value, snapshot_date as platform_as_of
-    from posts
+    -- posts and sends are each read once: Spark recomputes a CTE at every reference
+    select 'social' as channel, p.platform, p.post_id as item_id, p.campaign_key, m.measure,
+        case m.measure
+            when 'likes' then p.platform_likes
+            when 'shares' then p.platform_shares
+            when 'comments' then p.platform_comments
+            else p.platform_reactors
+        end as platform_value,
+        case m.measure
+            when 'likes' then p.likes
+            when 'shares' then p.shares
+            when 'comments' then p.comments
+            else p.reactors
+        end as pipeline_value,
+        p.snapshot_date as platform_as_of
+    from posts as p
+    cross join post_measures as m
+    where p.platform = 'facebook' or not m.facebook_only
     union all
-    select 'social', platform, post_id, campaign_key, 'shares', platform_shares, shares, snapshot_date from posts
-    union all
-    select 'social', platform, post_id, campaign_key, 'comments', platform_comments, comments, snapshot_date from posts
-    union all
-    select 'social', platform, post_id, campaign_key, 'reactors', platform_reactors, reactors, snapshot_date
-    from posts where platform = 'facebook'
-    union all
-    select 'email', 'mailchimp', campaign_id, campaign_key, 'unique_opens', platform_opens, opens, send_date from sends
-    union all
-    select 'email', 'mailchimp', campaign_id, campaign_key, 'human_unique_opens', platform_human_opens, human_opens, send_date
-    from sends
-    union all
-    select 'email', 'mailchimp', campaign_id, campaign_key, 'unique_clicks', platform_clicks, clicks, send_date from sends
+    select 'email', 'mailchimp', s.campaign_id, s.campaign_key, m.measure,
+        case m.measure
+            when 'unique_opens' then s.platform_opens
+            when 'human_unique_opens' then s.platform_human_opens
+            else s.platform_clicks
+        end,
+        case m.measure
+            when 'unique_opens' then s.opens
+            when 'human_unique_opens' then s.human_opens
+            else s.clicks
+        end,
+        s.send_date
+    from sends as s
+    cross join send_measures as m
 
 ),
 

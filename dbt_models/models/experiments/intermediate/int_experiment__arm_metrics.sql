@@ -231,30 +231,57 @@ arm_counts as (
 
 ),
 
+measures as (
+
+    -- one row per metric an arm of a non-variate design can carry
+    select 'opened' as metric, 'proportion' as kind, true as absplit_only
+    union all select 'clicked', 'proportion', true
+    union all select 'web_engaged', 'proportion', false
+    union all select 'key_event', 'proportion', false
+    union all select 'revenue', 'continuous', false
+
+),
+
 metrics as (
 
-    select experiment_id, arm, units, units_excluded, 'opened' as metric, 'proportion' as kind,
-        cast(opened as double) as value, cast(opened as double) as sum_sq
-    from arm_counts where design = 'absplit'
+    -- arm_counts and variate_arms are each read once: Spark recomputes a CTE at every reference
+    select
+        c.experiment_id,
+        c.arm,
+        c.units,
+        c.units_excluded,
+        m.metric,
+        m.kind,
+        case m.metric
+            when 'opened' then cast(c.opened as double)
+            when 'clicked' then cast(c.clicked as double)
+            when 'web_engaged' then cast(c.web_engaged as double)
+            when 'key_event' then cast(c.key_event as double)
+            else cast(c.revenue as double)
+        end as value,
+        case m.metric
+            when 'opened' then cast(c.opened as double)
+            when 'clicked' then cast(c.clicked as double)
+            when 'web_engaged' then cast(c.web_engaged as double)
+            when 'key_event' then cast(c.key_event as double)
+            else cast(c.revenue_sum_sq as double)
+        end as sum_sq
+    from arm_counts as c
+    cross join measures as m
+    where c.design = 'absplit' or not m.absplit_only
     union all
-    select experiment_id, arm, units, units_excluded, 'clicked', 'proportion', cast(clicked as double), cast(clicked as double)
-    from arm_counts where design = 'absplit'
-    union all
-    select experiment_id, arm, units, units_excluded, 'web_engaged', 'proportion', cast(web_engaged as double), cast(web_engaged as double)
-    from arm_counts
-    union all
-    select experiment_id, arm, units, units_excluded, 'key_event', 'proportion', cast(key_event as double), cast(key_event as double)
-    from arm_counts
-    union all
-    select experiment_id, arm, units, units_excluded, 'revenue', 'continuous', cast(revenue as double), cast(revenue_sum_sq as double)
-    from arm_counts
-    union all
-    select experiment_id, arm, units, units_excluded, 'clicked', 'proportion', cast(clicked as double), cast(clicked as double)
-    from variate_arms where clicked is not null
-    union all
-    -- a variate arm with nothing measurable is still an arm
-    select experiment_id, arm, units, units_excluded, cast(null as string), cast(null as string), cast(null as double), cast(null as double)
-    from variate_arms where clicked is null
+    -- a variate arm: clicked where clicks name their combination, else one row with nothing
+    -- measurable (it is still an arm)
+    select
+        experiment_id,
+        arm,
+        units,
+        units_excluded,
+        case when clicked is not null then 'clicked' end,
+        case when clicked is not null then 'proportion' end,
+        cast(clicked as double),
+        cast(clicked as double)
+    from variate_arms
 
 ),
 
