@@ -170,13 +170,12 @@ def run_warnings(instance, result) -> list[str]:
 
 
 def dbt_phase_totals() -> dict[str, int]:
-    """How many nodes each dbt phase of `dbt build` runs, from the manifest."""
+    """How many nodes each dbt phase of a refresh's `dbt build` runs, from the manifest (unit tests run in CI only)."""
     from dagster_project.lib.dbt_manifest import MANIFEST
 
     manifest = json.loads(MANIFEST.read_text())
     kinds = [node["resource_type"] for node in manifest["nodes"].values()]
-    return {"dbt models": kinds.count("model") + kinds.count("seed"), "dbt tests": kinds.count("test"),
-            "dbt unit tests": len(manifest.get("unit_tests", {}))}
+    return {"dbt models": kinds.count("model") + kinds.count("seed"), "dbt tests": kinds.count("test")}
 
 
 def refresh_with_display(start: date, end: date, verbose: bool, instance=None) -> RefreshReport:
@@ -449,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="pull [--start, --end) from the configured APIs, load, build, check, publish",
         description=paragraphs(
             "Pull the days [--start, --end) (end excluded), plus ENGAGEMENT_LOOKBACK_DAYS before them, from every "
-            "enabled source; load the raw tables; run dbt build (models, data tests, unit tests); compute the "
+            "enabled source; load the raw tables; run dbt build (models and data tests); compute the "
             "experiment statistics; publish the serving snapshot if every blocking check passed.",
             "Prints a progress line per stream and dbt phase, then warnings and the load report (with where the "
             "warehouse and the snapshot are)."),
