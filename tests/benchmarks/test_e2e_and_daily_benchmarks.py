@@ -26,6 +26,8 @@ def test_daily_refresh_fetches_a_fraction_of_the_full_rebuild():
     assert 0 < result["daily"]["fetched"] < result["full"]["fetched"] / 3
     assert 0 < result["daily"]["dbt_seconds"] and 0 < result["full"]["dbt_seconds"]  # this run's own run_results
     assert 0 < result["share"] and "daily / full" in daily.report(result)
+    assert result["nothing new"]["fetched"] <= result["daily"]["fetched"]
+    assert all(result[run]["cpu_seconds"] > 0 for run in ("full", "daily", "nothing new"))
 
 
 def test_horizon_benchmark_counts_the_extra_requests_within_xs_limits():
