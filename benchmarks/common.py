@@ -34,14 +34,15 @@ class Sandbox:
 
 
 @contextmanager
-def sandbox_process(scale: float, seed: int = 7, days: int = 28, timeout: float = 900) -> Iterator[Sandbox]:
+def sandbox_process(scale: float, seed: int = 7, days: int = 28, timeout: float = 900,
+                    latency_ms: float = 0.0) -> Iterator[Sandbox]:
     """`engagement sandbox` on a free loopback port, in its own process; yields its URL and env."""
     # benchmarks repeat refreshes within minutes where real runs are a day apart: X's rate windows
     # shrink to seconds (same calls per window), so pacing does not dominate the timings
     env = {**os.environ, "ENGAGEMENT_SANDBOX_RATE_WINDOW_SECONDS": os.environ.get("ENGAGEMENT_SANDBOX_RATE_WINDOW_SECONDS", "3")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "dagster_project.cli", "sandbox", "--port", "0",
-         "--scale", str(scale), "--seed", str(seed), "--days", str(days)],
+         "--scale", str(scale), "--seed", str(seed), "--days", str(days), "--latency-ms", str(latency_ms)],
         stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT, env=env,
     )
     try:

@@ -16,6 +16,10 @@ loader's cursor (max `updated_at`) and the search filter always mean the same cl
   sharing that timestamp come again; the merge on `id` absorbs the repeats. If a whole capped
   query shares one timestamp (a bulk import), restarting cannot make progress, and the client
   falls back to the whole pull, which has no cap.
+
+Limits: HubSpot allows an app 100 requests per rolling 10 seconds (Free and Starter accounts; more on
+higher tiers) and the search endpoints 4 per second; the client paces itself to both (`RATES`).
+Both pulls follow a cursor from page to page, so one stream reads one page at a time.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.http import ApiClient, ConfigError, SchemaError, validate_base_url
+from connectors.http import ApiClient, ConfigError, RateLimit, SchemaError, validate_base_url
 from connectors.pages import token_pages
 from connectors.records import parse_ts, require
 from connectors.sources import Setting, Source
@@ -93,6 +97,9 @@ class HubSpotClient(ApiClient):
 
     source = SOURCE
     STREAMS = (CONTACTS,)
+    # the lowest tier's documented limits: 100 requests per rolling 10 s, and search at 4 per second
+    RATES = (RateLimit(100, 10.0), RateLimit(4, 1.0, frozenset({SEARCH_ENDPOINT})))
+    WORKERS = 1  # each next page needs the previous page's cursor
 
     @classmethod
     def from_settings(
