@@ -115,7 +115,7 @@ class SandboxServer:
         self.rate_windows: Any = None  # X's per-endpoint rate-limit windows, made on first use (api_x.RateWindows)
         self._lock = threading.Lock()
         self._now: datetime | None = None
-        self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._httpd = _Listener((host, port), _make_handler(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -296,6 +296,12 @@ def sandbox_env(url: str, credentials: Credentials | None = None) -> dict[str, s
     # the demo's salt is public; a real deployment sets its own secret one
     env["ENGAGEMENT_PII_SALT"] = "sandbox-demo-salt"
     return env
+
+
+class _Listener(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops connections a client opens at once beyond it, and
+    # the client's SYN is retried a second later: concurrent clients must all get in at once
+    request_queue_size = 128
 
 
 def _too_many(rate: Rate | None, retry_in: float) -> Response:
