@@ -75,8 +75,9 @@ PAGING_PARAMS = frozenset({"offset", "count", "start", "after", "pagination_toke
 class Usage:
     """What clients did against each API's documented limits: requests in progress and their peak,
     calls within each rate's rolling window and their peak, and the throttling errors answered.
-    `resources` counts pages per resource (the path and its non-paging parameters), from which a
-    benchmark works out the longest chain of requests that must follow one another."""
+    `resources` keeps, per resource (the path and its non-paging parameters), the distinct pages asked
+    for (its paging parameters) and the requests: a benchmark works out from them the longest chain of
+    requests that must follow one another."""
 
     def __init__(self) -> None:
         self.in_flight: Counter[str] = Counter()
@@ -85,7 +86,7 @@ class Usage:
         self.requests: Counter[str] = Counter()
         self.windows: dict[tuple[str, Rate], deque[float]] = {}
         self.rate_peak: dict[tuple[str, Rate], int] = {}
-        self.resources: Counter[tuple[str, str]] = Counter()
+        self.resources: dict[tuple[str, str], tuple[set[str], list[int]]] = {}
 
 
 class SandboxServer:
@@ -183,7 +184,10 @@ class SandboxServer:
             usage.in_flight[api] += 1
             concurrent = usage.in_flight[api]
             usage.peak[api] = max(usage.peak[api], concurrent)
-            usage.resources[(endpoint, _resource(method, raw_path, body))] += 1
+            key, page = _resource(method, raw_path, body)
+            pages, requests = usage.resources.setdefault((endpoint, key), (set(), [0]))
+            pages.add(page)
+            requests[0] += 1
             if limits.concurrent is not None and concurrent > limits.concurrent:
                 usage.throttled[api] += 1
                 return self.throttled.get(api, _too_many)(None, 0.0)
@@ -219,7 +223,7 @@ class SandboxServer:
                     "rates": [{"name": r.name, "endpoints": r.endpoints, "calls": r.calls, "seconds": r.seconds,
                                "peak": usage.rate_peak.get((api, r), 0)} for r in limits.rates],
                 }
-            resources = [[endpoint, key, pages] for (endpoint, key), pages in sorted(usage.resources.items())]
+            resources = [[endpoint, key, len(pages), requests[0]] for (endpoint, key), (pages, requests) in sorted(usage.resources.items())]
         windows = self.rate_windows
         if windows is not None and "x" in apis:  # X's per-endpoint fixed windows live in its own module
             apis["x"]["rates"] += [{"name": endpoint, "endpoints": endpoint, "calls": limit, "seconds": windows.seconds,
@@ -309,21 +313,25 @@ def _too_many(rate: Rate | None, retry_in: float) -> Response:
     return Response(429, {"message": "Too Many Requests"})
 
 
-def _resource(method: str, raw_path: str, body: bytes) -> str:
-    """What a request reads, without its paging: the path, the other query parameters, and for a POST
-    (GA4's report, HubSpot's search) a digest of its body without the paging fields."""
+def _resource(method: str, raw_path: str, body: bytes) -> tuple[str, str]:
+    """(what a request reads, which page of it): the path, the other query parameters and for a POST
+    (GA4's report, HubSpot's search) a digest of its body without the paging fields; then the paging
+    parameters' values."""
     parts = urlsplit(raw_path)
-    query = sorted((k, v) for k, vs in parse_qs(parts.query, keep_blank_values=True).items() if k not in PAGING_PARAMS for v in vs)
-    key = parts.path + ("?" + "&".join(f"{k}={v}" for k, v in query) if query else "")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    rest = sorted((k, v) for k, vs in query.items() if k not in PAGING_PARAMS for v in vs)
+    paging = sorted((k, v) for k, vs in query.items() if k in PAGING_PARAMS and k != "access_token" for v in vs)
+    key = parts.path + ("?" + "&".join(f"{k}={v}" for k, v in rest) if rest else "")
     if method == "POST" and body:
         try:
             payload = json.loads(body)
         except ValueError:
             payload = None
         if isinstance(payload, dict):
+            paging += sorted((k, str(v)) for k, v in payload.items() if k in PAGING_PARAMS)
             payload = {k: v for k, v in payload.items() if k not in PAGING_PARAMS}
             key += " " + hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
-    return key
+    return key, "&".join(f"{k}={v}" for k, v in paging)
 
 
 def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:

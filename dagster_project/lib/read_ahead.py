@@ -134,20 +134,32 @@ def _discard(reading: Reading) -> None:
     threading.Thread(target=drain, daemon=True).start()
 
 
+class Spooled:
+    """A spool's pages, once; `local`: they come from local disk (no helper thread needed to wait for them)."""
+
+    local = True
+
+    def __init__(self, spool: Spool) -> None:
+        self._spool = spool
+
+    def __iter__(self) -> Iterator[list[dict]]:
+        try:
+            yield from self._spool.pages()
+        finally:
+            if os.path.exists(self._spool.path):
+                os.unlink(self._spool.path)
+
+
 class ReadAhead:
     """The client that read a stream ahead: `read` gives its spooled pages, everything else is the client's."""
 
     def __init__(self, reading: Reading) -> None:
         self._reading = reading
 
-    def read(self, stream: str, window: Window) -> Iterator[list[dict]]:
+    def read(self, stream: str, window: Window) -> Spooled:
         if stream != self._reading.spec.name or window != self._reading.window:
             raise ValueError(f"{self._reading.spec.table} was read ahead for {self._reading.window}, not {window}")
-        try:
-            yield from self._reading.spool.pages()
-        finally:
-            if os.path.exists(self._reading.spool.path):
-                os.unlink(self._reading.spool.path)
+        return Spooled(self._reading.spool)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._reading.client, name)
