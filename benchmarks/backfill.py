@@ -154,9 +154,9 @@ def table_rows(db: Path) -> dict[str, int]:
 
 def run_ours(env: dict[str, str], db: Path, start: date, end: date, sequential: bool = False) -> dict[str, int]:
     """Every stream into `db`: all read at once and loaded in turn, or (sequential) one request at a time."""
+    from dagster_project.lib import warehouse
     from dagster_project.lib.clients import build_client
     from dagster_project.lib.read_ahead import ReadAhead, RunReads
-    from dagster_project.lib import warehouse
 
     settings = _settings(env, db)
     windows = _windows(settings, start, end)
@@ -247,9 +247,8 @@ def run(scale: float = 10.0, latency_ms: float = 200.0, seed: int = 7, days: int
         contenders: Sequence[str] | str = CONTENDERS, dlt_workers: int = DLT_WORKERS, quiet: bool = False,
         out: Callable[[str], None] = print) -> Result:
     """Every contender `repeat` times, alternating, against one sandbox; prints the tables unless quiet."""
-    from connectors.sandbox.world import WorldConfig
-
     from benchmarks.backfill_dlt import run_dlt
+    from connectors.sandbox.world import WorldConfig
 
     if isinstance(contenders, str):
         contenders = tuple(c.strip() for c in contenders.split(",") if c.strip())
