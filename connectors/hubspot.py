@@ -19,7 +19,8 @@ loader's cursor (max `updated_at`) and the search filter always mean the same cl
 
 Limits: HubSpot allows an app 100 requests per rolling 10 seconds (Free and Starter accounts; more on
 higher tiers) and the search endpoints 4 per second; the client paces itself to both (`RATES`).
-Both pulls follow a cursor from page to page, so one stream reads one page at a time.
+Both pulls follow a cursor from page to page, so one stream reads one page at a time; the whole
+pull sends each next request as soon as an answer names it (`token_pages(ahead=True)`).
 """
 
 from __future__ import annotations
@@ -169,8 +170,10 @@ class HubSpotClient(ApiClient):
                 params["after"] = after
             return self._page(self.request("GET", url, endpoint=LIST_ENDPOINT, params=params))
 
+        # the next page is asked for as soon as an answer names it, while this one becomes records:
+        # a whole pull is one page after another, so the chain must wait for answers only
         for body in token_pages(fetch, next_token=_next_after, source=self.source, endpoint=LIST_ENDPOINT,
-                                what="paging.next.after"):
+                                what="paging.next.after", ahead=True):
             records = [self.from_api(r) for r in self.watch_fields(STREAM, body["results"])]
             self.page_done(STREAM, len(records))
             if records:

@@ -179,36 +179,46 @@ def offset_pages(fetch: Fetch, *, records: Callable[[Any], list], total: Callabl
                 return
 
 
+def _chain(fetch: Fetch, first: Any, follow: Callable[[Any], Any], *, source: str, endpoint: str, what: str,
+           ahead: bool) -> Iterator[Any]:
+    """Bodies of a chain where each answer names the next request (None: the end), refusing one that
+    repeats. With `ahead`, the next request is sent as soon as an answer names it, while the caller
+    still works on that answer: still one request at a time, but the chain waits only for answers."""
+    followed: set[Any] = set()
+    arg = first
+    with Prefetch(fetch, 2 if ahead else 1, name=f"{source}-chain") as pre:
+        while True:
+            body = pre.take(arg)
+            try:
+                arg, problem = follow(body), None
+            except Exception as exc:  # noqa: BLE001 - raised after this page, as when it was read first
+                arg, problem = None, exc
+            repeated = arg is not None and arg in followed
+            if arg is not None and not repeated:
+                followed.add(arg)
+                pre.predict([arg])
+            yield body
+            if problem is not None:
+                raise problem
+            if arg is None:
+                return
+            if repeated:
+                raise ApiError(source, endpoint, None, f"{what} repeats a page already read: stopping a paging loop")
+
+
 def token_pages(fetch: Fetch, *, next_token: Callable[[Any], str | None], source: str, endpoint: str,
-                what: str = "the next-page token") -> Iterator[Any]:
-    """Bodies following the answer's cursor token (X's meta.next_token, HubSpot's paging.next.after) until it is absent."""
-    token: str | None = None
-    seen: set[str] = set()
-    while True:
-        body = fetch(token)
-        yield body
-        token = next_token(body)
-        if not token:
-            return
-        if token in seen:
-            raise ApiError(source, endpoint, None, f"{what} repeats a page already read: stopping a paging loop")
-        seen.add(token)
+                what: str = "the next-page token", ahead: bool = False) -> Iterator[Any]:
+    """Bodies following the answer's cursor token (X's meta.next_token, HubSpot's paging.next.after) until
+    it is absent; `ahead`: see `_chain`."""
+    return _chain(fetch, None, lambda body: next_token(body) or None, source=source, endpoint=endpoint, what=what,
+                  ahead=ahead)
 
 
 def next_url_pages(fetch: Fetch, first: str, *, next_url: Callable[[Any], str | None], source: str, endpoint: str,
-                   what: str = "paging.next") -> Iterator[Any]:
+                   what: str = "paging.next", ahead: bool = False) -> Iterator[Any]:
     """Bodies following a full next-page URL (Meta's paging.next) until it is absent; `next_url`
-    checks the URL (same origin, no credentials) and returns the one to follow."""
-    url: str | None = first
-    followed: set[str] = set()
-    while url is not None:
-        body = fetch(url)
-        yield body
-        url = next_url(body)
-        if url is not None:
-            if url in followed:
-                raise ApiError(source, endpoint, None, f"{what} repeats a page already read: stopping a paging loop")
-            followed.add(url)
+    checks the URL (same origin, no credentials) and returns the one to follow; `ahead`: see `_chain`."""
+    return _chain(fetch, first, next_url, source=source, endpoint=endpoint, what=what, ahead=ahead)
 
 
 def restli_pages(fetch: Fetch, *, count: int, source: str, endpoint: str, workers: int = 1) -> Iterator[Any]:

@@ -2,9 +2,10 @@
 
 Dagster runs the ingestion assets one step at a time (DuckDB has one writer), and at real API
 latency a step spends almost all its time waiting for answers. So the first ingestion step of a run
-starts reading every other stream of the run on its own thread, each into a spool file (pickled
-pages on local disk: memory stays flat), and each step then takes its stream's pages from its spool,
-fetched already or still arriving, while the loads stay in step order. Each API's documented limits
+starts reading every other stream of the run on its own thread, each into a spool, and each step
+then takes its stream's pages from its spool,
+fetched already or still arriving, while the loads stay in step order. Pages wait in memory up to
+a budget for the whole run (MEMORY_RECORDS) and beyond it in their spool's file. Each API's documented limits
 hold across all of them: every client of an account shares its gate (`connectors.http.Gate`).
 
 A stream is read ahead only with the window its own step would read (the run's days; a reference
@@ -20,6 +21,7 @@ import pickle
 import shutil
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,46 +31,85 @@ from connectors.streams import StreamSpec, Window
 Progress = Callable[[str, RequestStats], None]
 
 
-class Spool:
-    """Pages written by one thread to a local file and read back in order by another, as they come."""
+class Budget:
+    """Records the spools of one run may hold in memory together; pages beyond it go to disk."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, records: int) -> None:
+        self.left = records
+        self._lock = threading.Lock()
+
+    def take(self, records: int) -> bool:
+        with self._lock:
+            if records > self.left:
+                return False
+            self.left -= records
+            return True
+
+    def give(self, records: int) -> None:
+        with self._lock:
+            self.left += records
+
+
+class Spool:
+    """Pages handed by one thread to another in order, as they come: in memory within the run's
+    budget (no copy, no CPU), else pickled to a local file (memory stays flat however far the
+    reading runs ahead of the loading)."""
+
+    def __init__(self, path: str, budget: Budget) -> None:
         self.path = path
-        self._out = open(path, "wb")  # noqa: SIM115 (closed by finish)
-        self._written = 0
+        self._budget = budget
+        self._out = None  # the file, opened at the first page that does not fit the budget
+        self._entries: deque[tuple[list[dict] | None, int]] = deque()  # (page, or None: the next frame on disk; records)
         self._done = False
         self._error: BaseException | None = None
         self._changed = threading.Condition()
 
     def put(self, page: list[dict]) -> None:
-        frame = pickle.dumps(page, protocol=pickle.HIGHEST_PROTOCOL)
-        self._out.write(len(frame).to_bytes(8, "little"))
-        self._out.write(frame)
-        self._out.flush()
+        if self._budget.take(len(page)):
+            entry: tuple[list[dict] | None, int] = (page, len(page))
+        else:
+            frame = pickle.dumps(page, protocol=pickle.HIGHEST_PROTOCOL)
+            if self._out is None:
+                self._out = open(self.path, "wb")  # noqa: SIM115 (closed by finish)
+            self._out.write(len(frame).to_bytes(8, "little"))
+            self._out.write(frame)
+            self._out.flush()
+            entry = (None, 0)
         with self._changed:
-            self._written += 1
+            self._entries.append(entry)
             self._changed.notify_all()
 
     def finish(self, error: BaseException | None = None) -> None:
-        self._out.close()
+        if self._out is not None:
+            self._out.close()
         with self._changed:
             self._done, self._error = True, error
             self._changed.notify_all()
 
     def pages(self) -> Iterator[list[dict]]:
-        read = 0
-        with open(self.path, "rb") as source:
+        source = None
+        try:
             while True:
                 with self._changed:
-                    while read >= self._written and not self._done:
+                    while not self._entries and not self._done:
                         self._changed.wait()
-                    if read >= self._written:
+                    if not self._entries:
                         if self._error is not None:
                             raise self._error
                         return
-                size = int.from_bytes(source.read(8), "little")
-                yield pickle.loads(source.read(size))  # noqa: S301 (our own file, written above)
-                read += 1
+                    page, held = self._entries.popleft()
+                if page is None:
+                    source = source or open(self.path, "rb")  # noqa: SIM115 (closed below)
+                    size = int.from_bytes(source.read(8), "little")
+                    page = pickle.loads(source.read(size))  # noqa: S301 (our own file, written above)
+                self._budget.give(held)
+                yield page
+        finally:
+            if source is not None:
+                source.close()
+            with self._changed:  # pages not taken give their memory back
+                self._budget.give(sum(held for _, held in self._entries))
+                self._entries.clear()
 
 
 class Reading:
@@ -92,12 +133,17 @@ class Reading:
             self.spool.finish()
 
 
+# records all spools of a run hold in memory (a few hundred MB at most); beyond, pages wait on disk
+MEMORY_RECORDS = 200_000
+
+
 class RunReads:
     """The streams one run reads ahead, by table; claimed one by one by their steps."""
 
-    def __init__(self) -> None:
+    def __init__(self, memory_records: int = MEMORY_RECORDS) -> None:
         self.directory = tempfile.mkdtemp(prefix="engagement-read-ahead-")
         self.readings: dict[str, Reading] = {}
+        self.budget = Budget(memory_records)
         atexit.register(shutil.rmtree, self.directory, True)
 
     def start(self, plan: list[tuple[StreamSpec, Window, Callable[[Progress], ApiClient]]]) -> None:
@@ -107,7 +153,7 @@ class RunReads:
                 client = build(lambda stream, stats, holder=holder: holder["reading"].report(stream, stats))
             except Exception:  # noqa: BLE001 - its own step builds it again and fails with the reason
                 continue
-            spool = Spool(os.path.join(self.directory, f"{spec.source}__{spec.name}.pages"))
+            spool = Spool(os.path.join(self.directory, f"{spec.source}__{spec.name}.pages"), self.budget)
             reading = holder["reading"] = Reading(spec, window, client, spool)
             self.readings[spec.table] = reading
             threading.Thread(target=reading.run, name=f"read-ahead-{spec.table}", daemon=True).start()
@@ -130,12 +176,14 @@ def _discard(reading: Reading) -> None:
                 pass
         except BaseException:  # noqa: BLE001 - nobody wants this stream's error
             pass
-        os.unlink(reading.spool.path)
+        if os.path.exists(reading.spool.path):
+            os.unlink(reading.spool.path)
     threading.Thread(target=drain, daemon=True).start()
 
 
 class Spooled:
-    """A spool's pages, once; `local`: they come from local disk (no helper thread needed to wait for them)."""
+    """A spool's pages, once; `local`: another thread already fetches them (the loader needs no helper
+    thread of its own to overlap the API's answer time)."""
 
     local = True
 
