@@ -49,9 +49,7 @@ DECLARATION = Source("ga4", "Google Analytics 4 Data API", "connectors.ga4:Ga4Cl
             help="user-scoped custom dimension holding the site's user id"),
     Setting("GA4_API_URL", "base_url", required=False, example=DEFAULT_BASE_URL),
 ), "connectors.sandbox.api_ga4")
-# rows per page: the pages after the first are fetched together (10 at a time), and a smaller page is
-# a shorter answer to wait for (a 100,000-row page is some 20 MB of JSON)
-DEFAULT_PAGE_SIZE = 100_000
+DEFAULT_PAGE_SIZE = 100_000  # the pages after the first are fetched together, 10 at a time
 MAX_PAGE_SIZE = 250_000  # the server's cap on `limit`
 ENDPOINT = "runReport"
 
