@@ -20,6 +20,7 @@ def test_e2e_times_every_stage_measures_memory_and_checks_truth():
     assert "Wall time per stage" in result.markdown and "Peak resident memory" in result.markdown
 
 
+@pytest.mark.timeout(900)  # three whole refreshes in subprocesses; a hang guard, not a speed target
 def test_daily_refresh_fetches_a_fraction_of_the_full_rebuild():
     result = daily.run(scale=0.05, quiet=True)
     assert result["raw_rows"] > 0
