@@ -1,4 +1,4 @@
-"""`python -m benchmarks [ingest|e2e|daily|horizon|all] [--records N ...] [--seed 7] [--days 28] [--repeat 1]`
+"""`python -m benchmarks [ingest|e2e|daily|horizon|backfill|all] [--records N ...] [--seed 7] [--days 28] [--repeat 1]`
 
 Each benchmark is a module with `run(**kwargs) -> result` that prints its own Markdown tables (the
 machine line, scale, seed and command first) and raises when its result differs from the sandbox
@@ -21,6 +21,7 @@ BENCHMARKS = {
     "e2e": "benchmarks.e2e",  # end to end at 100k / 1M / 10M records, per-stage time and memory
     "daily": "benchmarks.daily",  # P4: the daily refresh
     "horizon": "benchmarks.horizon",  # requests the engagement horizon adds to a daily run
+    "backfill": "benchmarks.backfill",  # a 90-day backfill at real API latency: ours, dlt, the latency limit
 }
 
 

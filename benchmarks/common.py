@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -34,14 +34,15 @@ class Sandbox:
 
 
 @contextmanager
-def sandbox_process(scale: float, seed: int = 7, days: int = 28, timeout: float = 900) -> Iterator[Sandbox]:
+def sandbox_process(scale: float, seed: int = 7, days: int = 28, timeout: float = 900,
+                    latency_ms: float = 0.0) -> Iterator[Sandbox]:
     """`engagement sandbox` on a free loopback port, in its own process; yields its URL and env."""
     # benchmarks repeat refreshes within minutes where real runs are a day apart: X's rate windows
     # shrink to seconds (same calls per window), so pacing does not dominate the timings
     env = {**os.environ, "ENGAGEMENT_SANDBOX_RATE_WINDOW_SECONDS": os.environ.get("ENGAGEMENT_SANDBOX_RATE_WINDOW_SECONDS", "3")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "dagster_project.cli", "sandbox", "--port", "0",
-         "--scale", str(scale), "--seed", str(seed), "--days", str(days)],
+         "--scale", str(scale), "--seed", str(seed), "--days", str(days), "--latency-ms", str(latency_ms)],
         stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT, env=env,
     )
     try:
@@ -70,6 +71,45 @@ def sandbox_process(scale: float, seed: int = 7, days: int = 28, timeout: float 
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextmanager
+def sandbox_per_api(scale: float, seed: int = 7, days: int = 28) -> Iterator[tuple[dict[str, str], dict[str, Sandbox]]]:
+    """One sandbox process per API (the same world in each), as the real APIs are separate services: a
+    big answer of one does not hold up another's in a shared process. Yields the settings that point
+    each source at its own sandbox, and the sandboxes by source."""
+    from connectors.registry import SOURCES
+
+    with ExitStack() as stack:
+        # started together: each builds its world at the same time
+        starting = {source.name: stack.enter_context(_starting(scale, seed, days)) for source in SOURCES}
+        sandboxes = {name: start() for name, start in starting.items()}
+        env = dict(next(iter(sandboxes.values())).env)
+        for source in SOURCES:
+            env.update({k: v for k, v in sandboxes[source.name].env.items() if k in source.variables})
+        yield env, sandboxes
+
+
+@contextmanager
+def _starting(scale: float, seed: int, days: int) -> Iterator:
+    """A sandbox process started now; calling the yielded function waits until it serves."""
+    context = sandbox_process(scale, seed=seed, days=days)
+    holder: dict[str, Sandbox] = {}
+    thread = threading.Thread(target=lambda: holder.setdefault("sandbox", context.__enter__()), daemon=True)
+    thread.start()
+
+    def start() -> Sandbox:
+        thread.join()
+        if "sandbox" not in holder:
+            raise RuntimeError("a sandbox process did not start")
+        return holder["sandbox"]
+
+    try:
+        yield start
+    finally:
+        thread.join()
+        if "sandbox" in holder:
+            context.__exit__(None, None, None)
 
 
 def machine() -> str:

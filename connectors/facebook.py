@@ -22,6 +22,10 @@ with `pages_read_user_content`): the seed's "tags", counted as mentions. They ar
 `created_time` (PagePost has no `tagged_time`); Meta withholds their author (`from` is shown only to
 the post's author), so a tag counts for the day but names no person.
 
+Meta documents no limit on simultaneous requests; its Page limits are calls per 24 hours (4,800 times
+the Page's engaged users), far above one run's calls, and a throttle is waited out as above.
+Per-post reads (comments, reactions, insights) run on up to `WORKERS` threads.
+
 Post insights are requested one metric per call from `POST_INSIGHT_METRICS`: Meta retires
 insights metrics in waves and one retired metric fails the whole call with (#100). The list
 holds `post_media_view` ("views"), the replacement for `post_impressions` retired 2025-11-15.
@@ -30,7 +34,7 @@ holds `post_media_view` ("views"), the replacement for `post_impressions` retire
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -267,50 +271,68 @@ class FacebookClient(ApiClient):
                 yield records
 
     def _comments(self, window: Window) -> Iterator[list[dict]]:
+        def job(post_id: str) -> Callable[[], Iterator[list[dict]]]:
+            def pages() -> Iterator[list[dict]]:
+                params = {"filter": "stream", "order": "chronological", "fields": COMMENT_FIELDS, "limit": self.page_size}
+                for data in self._pages(f"{self.base_url}/{post_id}/comments", params, f"{post_id}/comments", "comments"):
+                    yield [comment_from_api(r, post_id) for r in data]
+            return pages
+
         seen: set[str] = set()
-        for post_id in self._post_ids(window, "comments"):
-            params = {"filter": "stream", "order": "chronological", "fields": COMMENT_FIELDS, "limit": self.page_size}
-            for data in self._pages(f"{self.base_url}/{post_id}/comments", params, f"{post_id}/comments", "comments"):
-                records = [c for c in (comment_from_api(r, post_id) for r in data) if c["comment_id"] not in seen]
-                seen.update(c["comment_id"] for c in records)
-                self.page_done("comments", len(records))
-                if records:
-                    yield records
+        for page in self.fan_out([job(post_id) for post_id in self._post_ids(window, "comments")]):
+            records = []
+            for c in page:
+                if c["comment_id"] not in seen:
+                    seen.add(c["comment_id"])
+                    records.append(c)
+            self.page_done("comments", len(records))
+            if records:
+                yield records
 
     def _reactions(self, window: Window) -> Iterator[list[dict]]:
-        for post_id in self._post_ids(window, "reactions"):
-            seen: set[str] = set()
-            params = {"fields": REACTION_FIELDS, "limit": self.page_size}
-            for data in self._pages(f"{self.base_url}/{post_id}/reactions", params, f"{post_id}/reactions", "reactions"):
-                at = observed_at(self.last_headers)
-                records = [x for x in (reaction_from_api(r, post_id, at) for r in data) if x["user_id"] not in seen]
-                seen.update(x["user_id"] for x in records)
-                self.page_done("reactions", len(records))
-                if records:
+        def job(post_id: str) -> Callable[[], Iterator[list[dict]]]:
+            def pages() -> Iterator[list[dict]]:
+                seen: set[str] = set()
+                params = {"fields": REACTION_FIELDS, "limit": self.page_size}
+                for data in self._pages(f"{self.base_url}/{post_id}/reactions", params, f"{post_id}/reactions", "reactions"):
+                    at = observed_at(self.last_headers)
+                    records = [x for x in (reaction_from_api(r, post_id, at) for r in data) if x["user_id"] not in seen]
+                    seen.update(x["user_id"] for x in records)
                     yield records
+            return pages
+
+        for records in self.fan_out([job(post_id) for post_id in self._post_ids(window, "reactions")]):
+            self.page_done("reactions", len(records))
+            if records:
+                yield records
 
     def _insights(self, window: Window) -> Iterator[list[dict]]:
-        for post_id in self._post_ids(window, "post_insights"):
-            records = []
-            for metric in self.insight_metrics:  # one per call: a retired metric fails the whole call
-                endpoint = f"{post_id}/insights?metric={metric}"
-                try:
-                    body = self.request("GET", f"{self.base_url}/{post_id}/insights", endpoint=endpoint,
-                                        params={"metric": metric}) or {}
-                except ApiError as exc:
-                    if exc.status == 400 and "(#100)" in exc.api_message and metric in RETIRED_INSIGHT_METRICS:
-                        retired, successor = RETIRED_INSIGHT_METRICS[metric]
-                        raise ApiError(self.source, endpoint, 400, f"{exc.api_message} ({metric} was retired by Meta on "
-                                                                   f"{retired}; its successor: {successor})") from None
-                    raise
-                at = observed_at(self.last_headers)
-                data = body.get("data") if isinstance(body, dict) else None
-                if not isinstance(data, list):
-                    raise SchemaError("facebook", "post_insights", "data")
-                records += [insight_from_api(r, post_id, at) for r in self.watch_fields("post_insights", data)]
+        for records in self.fan_out([lambda post_id=post_id: self._post_insights(post_id)
+                                     for post_id in self._post_ids(window, "post_insights")]):
             self.page_done("post_insights", len(records))
             if records:
                 yield records
+
+    def _post_insights(self, post_id: str) -> Iterator[list[dict]]:
+        """One post's insights, every metric of POST_INSIGHT_METRICS, as one page."""
+        records = []
+        for metric in self.insight_metrics:  # one per call: a retired metric fails the whole call
+            endpoint = f"{post_id}/insights?metric={metric}"
+            try:
+                body = self.request("GET", f"{self.base_url}/{post_id}/insights", endpoint=endpoint,
+                                    params={"metric": metric}) or {}
+            except ApiError as exc:
+                if exc.status == 400 and "(#100)" in exc.api_message and metric in RETIRED_INSIGHT_METRICS:
+                    retired, successor = RETIRED_INSIGHT_METRICS[metric]
+                    raise ApiError(self.source, endpoint, 400, f"{exc.api_message} ({metric} was retired by Meta on "
+                                                               f"{retired}; its successor: {successor})") from None
+                raise
+            at = observed_at(self.last_headers)
+            data = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(data, list):
+                raise SchemaError("facebook", "post_insights", "data")
+            records += [insight_from_api(r, post_id, at) for r in self.watch_fields("post_insights", data)]
+        yield records
 
     # --- paging --------------------------------------------------------------------------
     def _published_posts(self, window: Window, fields: str, stream: str, watch: bool = True) -> Iterator[list[dict]]:

@@ -5,15 +5,24 @@ Retries of 429/5xx and of connection/read failures are urllib3's `Retry` on a re
 does not parse, an API's throttle signalled inside a 4xx body) get the same backoff from
 `ApiClient.request`. Each API's own rate-limit dialect lives in its client module. Reading fields
 out of records is `connectors.records`; walking pages is `connectors.pages`.
+
+What an API documents one account may do (simultaneous requests, calls per window) is declared on
+its client (`CONCURRENCY`, `RATES`) and kept by a `Gate` shared by every client of that account in
+the process: several streams of one source read at once and together still never exceed it. Within
+that, each client reads up to `WORKERS` pages or items at a time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import random
 import re
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
@@ -23,6 +32,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from connectors.errors import ApiError, ConfigError, ConnectorError, RateLimitTooLong, SchemaError  # noqa: F401 (re-exported)
+from connectors.pages import PageJob, pages_on_threads
 from connectors.records import ReadTracking
 
 USER_AGENT = "engagement-pipeline/0.1 (+https://github.com/engagement-pipeline)"
@@ -136,6 +146,81 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     return _SECRET_QUERY.sub(r"\1=***", text)
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `calls` requests in any `seconds` (rolling), counting the endpoints named (all when empty)."""
+
+    calls: int
+    seconds: float
+    endpoints: frozenset[str] = frozenset()
+
+    def counts(self, endpoint: str) -> bool:
+        return not self.endpoints or endpoint in self.endpoints
+
+
+class Gate:
+    """One API account's documented limits, kept for every client of it in this process: at most
+    `concurrent` requests in progress, and each rate's calls per rolling window. A call waits for a
+    free slot, then for room in every rate that counts it; a slot is held until the answer is read."""
+
+    # the server counts a call when it arrives, a little after we do (more on a loaded machine): a window
+    # 5% and 150 ms longer than the API's keeps our count of any of its windows within the limit
+    MARGIN, JITTER = 0.05, 0.15
+
+    def __init__(self, concurrent: int | None, rates: tuple[RateLimit, ...] = ()) -> None:
+        self.concurrent = concurrent
+        self.rates = rates
+        self._slots = threading.BoundedSemaphore(concurrent) if concurrent else None
+        self._sent: dict[RateLimit, deque[float]] = {rate: deque() for rate in rates}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self, endpoint: str) -> Iterator[float]:
+        """Hold a slot for one request; yields the seconds spent waiting for it."""
+        began = time.monotonic()
+        if self._slots is not None:
+            self._slots.acquire()
+        try:
+            self._pace(endpoint)
+            yield time.monotonic() - began
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+
+    def _pace(self, endpoint: str) -> None:
+        rates = [rate for rate in self.rates if rate.counts(endpoint)]
+        while rates:
+            with self._lock:
+                now = time.monotonic()
+                wait = 0.0
+                for rate in rates:
+                    window = self._sent[rate]
+                    span = rate.seconds * (1 + self.MARGIN) + self.JITTER
+                    while window and window[0] <= now - span:
+                        window.popleft()
+                    if len(window) >= rate.calls:
+                        wait = max(wait, window[0] + span - now)
+                if wait <= 0:
+                    for rate in rates:
+                        self._sent[rate].append(now)
+                    return
+            time.sleep(wait)
+
+
+_gates: dict[tuple[str, str], Gate] = {}
+_gates_lock = threading.Lock()
+
+
+def gate(source: str, account: str, concurrent: int | None, rates: tuple[RateLimit, ...]) -> Gate:
+    """The process-wide gate of one account of one API (made on first use)."""
+    key = (source, account)
+    with _gates_lock:
+        found = _gates.get(key)
+        if found is None or found.concurrent != concurrent or found.rates != rates:
+            found = _gates[key] = Gate(concurrent, rates)
+        return found
+
+
 @dataclass
 class RequestStats:
     requests: int = 0
@@ -159,17 +244,54 @@ class ApiClient:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     on_progress: Callable[[str, RequestStats], None] | None = None
     stats: RequestStats = field(default_factory=RequestStats)
+    workers: int = 0  # pages or items read at a time; 0: the class's WORKERS (never above max_concurrency)
 
     source: ClassVar[str] = "api"
     retry_class: ClassVar[type[ApiRetry]] = ApiRetry
+    # what the API documents one account may do: simultaneous requests (None: it documents no such
+    # limit) and calls per window; kept across every client of the account (see Gate)
+    CONCURRENCY: ClassVar[int | None] = None
+    RATES: ClassVar[tuple[RateLimit, ...]] = ()
+    # pages or items one client reads at a time; for an API documenting no concurrency, also the cap
+    # on simultaneous requests of the account (a courtesy the API does not ask for)
+    WORKERS: ClassVar[int] = 8
 
     def __post_init__(self) -> None:
+        self._local = threading.local()  # last_headers: each thread's own latest answer
+        self._stats_lock = threading.Lock()
+        self.workers = max(1, min(int(self.workers or self.WORKERS), self.max_concurrency))
         if self.session is None:
-            self.session = make_session(self.retry_class, self.policy)
+            self.session = make_session(self.retry_class, self.policy, pool_maxsize=max(10, self.max_concurrency))
         self._sleep = time.sleep
-        self.last_headers: Mapping[str, str] = {}
+        self.last_headers = {}
         self._watched: tuple[str, ReadTracking] | None = None
         self._ignored: dict[str, set[str]] = {}
+        self._gate = gate(self.source, self.account(), self.max_concurrency, self.RATES)
+
+    @property
+    def max_concurrency(self) -> int:
+        """Simultaneous requests this account may have in progress: the documented limit, else our own cap."""
+        return self.CONCURRENCY or self.WORKERS
+
+    def account(self) -> str:
+        """What the API's limits are per (base URL and credentials): clients of one account share a gate."""
+        digest = hashlib.sha256("\x1f".join(self.secrets()).encode()).hexdigest()[:16]
+        return f"{self.base_url} {digest}"
+
+    @property
+    def last_headers(self) -> Mapping[str, str]:
+        """Headers of the latest answer this thread received (pages may be read on helper threads)."""
+        return getattr(self._local, "headers", {})
+
+    @last_headers.setter
+    def last_headers(self, headers: Mapping[str, str]) -> None:
+        self._local.headers = headers
+
+    def count(self, **increments: float) -> None:
+        """Add to stats (several threads may read pages of one client)."""
+        with self._stats_lock:
+            for name, value in increments.items():
+                setattr(self.stats, name, getattr(self.stats, name) + value)
 
     # --- hooks for each API's dialect -------------------------------------------------
     def secrets(self) -> tuple[str, ...]:
@@ -217,21 +339,22 @@ class ApiClient:
         attempt = 0
         while True:
             attempt += 1
-            self.stats.requests += 1
+            self.count(requests=1)
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    headers={**self.auth_headers(), **(headers or {})},
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                )
+                with self._gate.slot(endpoint):
+                    response = self.session.request(
+                        method,
+                        url,
+                        params=params,
+                        json=json,
+                        headers={**self.auth_headers(), **(headers or {})},
+                        timeout=self.timeout,
+                        allow_redirects=False,
+                    )
+                    content = response.content  # read inside the slot: the request lasts until its answer is in
                 history = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
-                self.stats.retries += len(history)
-                self.stats.requests += len(history)
-                body = self._parse(response)
+                self.count(retries=len(history), requests=len(history))
+                body = self._parse(response, content)
             except RateLimitTooLong as exc:
                 raise ApiError(
                     self.source, endpoint, 429,
@@ -255,7 +378,7 @@ class ApiClient:
                     if wait > self.policy.max_wait:
                         raise ApiError(self.source, endpoint, response.status_code,
                                        f"throttled for {wait:.0f} s, longer than the {self.policy.max_wait:.0f} s ceiling")
-                    self.stats.retries += 1
+                    self.count(retries=1)
                     self.wait(wait if wait > 0 else self._backoff_seconds(attempt))
                     continue
                 message = redact(self.error_message(body, response), self.secrets())
@@ -263,8 +386,7 @@ class ApiClient:
             self.last_headers = response.headers
             return body
 
-    def _parse(self, response: requests.Response) -> Any:
-        content = response.content  # reads the whole body: a cut-off transfer raises here
+    def _parse(self, response: requests.Response, content: bytes) -> Any:
         if not content:
             return None
         try:
@@ -279,27 +401,29 @@ class ApiClient:
         return base + random.uniform(0, self.policy.jitter)
 
     def _backoff(self, attempt: int) -> None:
-        self.stats.retries += 1
+        self.count(retries=1)
         self.wait(self._backoff_seconds(attempt))
 
     def wait(self, seconds: float) -> None:
         """Sleep for a throttle or a backoff, counted in stats.waited_seconds."""
-        self.stats.waited_seconds += seconds
+        self.count(waited_seconds=seconds)
         self._sleep(seconds)
 
     def watch_fields(self, stream: str, records: list) -> list:
         """The page, its first record wrapped so that the fields no record builder reads are recorded
         (an API's new fields are ignored, and `ignored_fields()` says which they were)."""
-        self._audit()
-        if records and type(records[0]) is dict:
-            records = [ReadTracking(records[0]), *records[1:]]
-            self._watched = (stream, records[0])
+        with self._stats_lock:
+            self._audit()
+            if records and type(records[0]) is dict:
+                records = [ReadTracking(records[0]), *records[1:]]
+                self._watched = (stream, records[0])
         return records
 
     def ignored_fields(self) -> dict[str, list[str]]:
         """stream -> top-level record fields the API sent and the pipeline did not read."""
-        self._audit()
-        return {stream: sorted(keys) for stream, keys in self._ignored.items() if keys}
+        with self._stats_lock:
+            self._audit()
+            return {stream: sorted(keys) for stream, keys in self._ignored.items() if keys}
 
     def _audit(self) -> None:
         if self._watched is not None:
@@ -307,9 +431,19 @@ class ApiClient:
             self._ignored.setdefault(stream, set()).update(record.unread())
             self._watched = None
 
+    def fan_out(self, jobs: list[PageJob], ordered: bool = True) -> Iterator[list]:
+        """Run per-item page generators on up to `workers` threads, yielding their pages in the jobs'
+        order (as a loop over them would), or as they arrive when not `ordered`. Each job's generator
+        runs on one thread, so the `last_headers` it reads are its own answers'."""
+        if self.workers <= 1 or len(jobs) <= 1:
+            for pages in jobs:
+                yield from pages()
+            return
+        yield from pages_on_threads(jobs, self.workers, depth=2 if ordered else 2 * self.workers,
+                                    name=f"{self.source}-items", ordered=ordered)
+
     def page_done(self, stream: str, records: int) -> None:
-        self.stats.pages += 1
-        self.stats.records += records
+        self.count(pages=1, records=records)
         if self.on_progress:
             self.on_progress(stream, self.stats)
 

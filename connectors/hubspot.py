@@ -16,6 +16,11 @@ loader's cursor (max `updated_at`) and the search filter always mean the same cl
   sharing that timestamp come again; the merge on `id` absorbs the repeats. If a whole capped
   query shares one timestamp (a bulk import), restarting cannot make progress, and the client
   falls back to the whole pull, which has no cap.
+
+Limits: HubSpot allows an app 100 requests per rolling 10 seconds (Free and Starter accounts; more on
+higher tiers) and the search endpoints 4 per second; the client paces itself to both (`RATES`).
+Both pulls follow a cursor from page to page, so one stream reads one page at a time; the whole
+pull sends each next request as soon as an answer names it (`token_pages(ahead=True)`).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.http import ApiClient, ConfigError, SchemaError, validate_base_url
+from connectors.http import ApiClient, ConfigError, RateLimit, SchemaError, validate_base_url
 from connectors.pages import token_pages
 from connectors.records import parse_ts, require
 from connectors.sources import Setting, Source
@@ -93,6 +98,9 @@ class HubSpotClient(ApiClient):
 
     source = SOURCE
     STREAMS = (CONTACTS,)
+    # the lowest tier's documented limits: 100 requests per rolling 10 s, and search at 4 per second
+    RATES = (RateLimit(100, 10.0), RateLimit(4, 1.0, frozenset({SEARCH_ENDPOINT})))
+    WORKERS = 1  # each next page needs the previous page's cursor
 
     @classmethod
     def from_settings(
@@ -162,8 +170,10 @@ class HubSpotClient(ApiClient):
                 params["after"] = after
             return self._page(self.request("GET", url, endpoint=LIST_ENDPOINT, params=params))
 
+        # the next page is asked for as soon as an answer names it, while this one becomes records:
+        # a whole pull is one page after another, so the chain must wait for answers only
         for body in token_pages(fetch, next_token=_next_after, source=self.source, endpoint=LIST_ENDPOINT,
-                                what="paging.next.after"):
+                                what="paging.next.after", ahead=True):
             records = [self.from_api(r) for r in self.watch_fields(STREAM, body["results"])]
             self.page_done(STREAM, len(records))
             if records:

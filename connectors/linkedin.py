@@ -13,6 +13,8 @@ asked while more exist, so the end is an empty page, a `paging.links` without `n
 
 Errors are `{"status", "serviceErrorCode", "code", "message"}`. Throttling is a 429 with no
 Retry-After and no rate headers (daily quotas reset at midnight UTC): the shared retry backs off.
+LinkedIn publishes no figure for them nor for simultaneous requests: per-post reads and pages whose
+start is known from `paging.total` run on up to `WORKERS` threads.
 
 Streams:
 - `posts`: the organisation's posts (`/rest/posts?q=author`) as a dated snapshot of lifetime
@@ -34,7 +36,7 @@ standard property holding a member URN, so these people cannot be linked to CRM 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -231,7 +233,7 @@ class LinkedInClient(ApiClient):
                 raise SchemaError(SOURCE, stream, "elements")
             return body
 
-        for body in restli_pages(fetch, count=size, source=SOURCE, endpoint=endpoint):
+        for body in restli_pages(fetch, count=size, source=SOURCE, endpoint=endpoint, workers=self.workers):
             yield self.watch_fields(stream, body["elements"]) if watch else body["elements"]
 
     def _window_posts(self, window: Window, stream: str, watch: bool = False) -> Iterator[list[dict]]:
@@ -248,14 +250,26 @@ class LinkedInClient(ApiClient):
         for page in self._window_posts(window, "posts", watch=True):
             page = [p for p in page if require(p, "id", SOURCE, "posts", str) not in seen]
             seen.update(p["id"] for p in page)
-            stats = self._share_statistics([p["id"] for p in page])
-            records = []
-            for p in page:
-                metadata = self._get(f"/socialMetadata/{restli(p['id'])}", "", "socialMetadata")
-                if not isinstance(metadata, dict):
-                    raise SchemaError(SOURCE, "posts", "socialMetadata")
-                records.append(post_from_api(p, metadata, stats.get(p["id"]), observed_at(self.last_headers)))
-            yield records
+
+            def statistics_of(ids: list[str]) -> Callable[[], Iterator[list]]:
+                def pages() -> Iterator[list]:
+                    yield [("statistics", self._share_statistics(ids))]
+                return pages
+
+            def metadata_of(post: dict) -> Callable[[], Iterator[list]]:
+                def pages() -> Iterator[list]:
+                    metadata = self._get(f"/socialMetadata/{restli(post['id'])}", "", "socialMetadata")
+                    if not isinstance(metadata, dict):
+                        raise SchemaError(SOURCE, "posts", "socialMetadata")
+                    yield [(post["id"], metadata, observed_at(self.last_headers))]
+                return pages
+
+            # the page's statistics and each post's metadata are independent requests: all at once
+            jobs = [statistics_of([p["id"] for p in page]), *(metadata_of(p) for p in page)]
+            answers = [a for part in self.fan_out(jobs) for a in part]
+            stats = next(a[1] for a in answers if a[0] == "statistics")
+            found = {a[0]: a for a in answers if a[0] != "statistics"}
+            yield [post_from_api(p, found[p["id"]][1], stats.get(p["id"]), found[p["id"]][2]) for p in page]
 
     def _share_statistics(self, post_ids: list[str]) -> dict[str, dict]:
         """Lifetime organic statistics per post: `shares=List(...)` for share URNs, `ugcPosts=List(...)` for ugcPost URNs."""
@@ -277,21 +291,33 @@ class LinkedInClient(ApiClient):
         return [require(p, "id", SOURCE, stream, str) for page in self._window_posts(window, stream) for p in page]
 
     def _reactions(self, window: Window) -> Iterator[list[dict]]:
-        for post_id in self._post_ids(window, "reactions"):
-            seen: set[str] = set()
-            query = "q=entity&sort=(value:REVERSE_CHRONOLOGICAL)"
-            for page in self._elements(f"/reactions/(entity:{restli(post_id)})", query, "reactions", "reactions"):
-                records = [r for r in (reaction_from_api(x, post_id) for x in page) if r["actor"] not in seen]
-                seen.update(r["actor"] for r in records)
-                yield records
+        def job(post_id: str) -> Callable[[], Iterator[list[dict]]]:
+            def pages() -> Iterator[list[dict]]:
+                seen: set[str] = set()
+                query = "q=entity&sort=(value:REVERSE_CHRONOLOGICAL)"
+                for page in self._elements(f"/reactions/(entity:{restli(post_id)})", query, "reactions", "reactions"):
+                    records = [r for r in (reaction_from_api(x, post_id) for x in page) if r["actor"] not in seen]
+                    seen.update(r["actor"] for r in records)
+                    yield records
+            return pages
+
+        yield from self.fan_out([job(post_id) for post_id in self._post_ids(window, "reactions")])
 
     def _comments(self, window: Window) -> Iterator[list[dict]]:
+        def job(post_id: str) -> Callable[[], Iterator[list[dict]]]:
+            def pages() -> Iterator[list[dict]]:
+                for page in self._elements(f"/socialActions/{restli(post_id)}/comments", "", "comments", "comments"):
+                    yield [comment_from_api(x, post_id) for x in page]
+            return pages
+
         seen: set[str] = set()
-        for post_id in self._post_ids(window, "comments"):
-            for page in self._elements(f"/socialActions/{restli(post_id)}/comments", "", "comments", "comments"):
-                records = [c for c in (comment_from_api(x, post_id) for x in page) if c["comment_id"] not in seen]
-                seen.update(c["comment_id"] for c in records)
-                yield records
+        for page in self.fan_out([job(post_id) for post_id in self._post_ids(window, "comments")]):
+            records = []
+            for c in page:
+                if c["comment_id"] not in seen:
+                    seen.add(c["comment_id"])
+                    records.append(c)
+            yield records
 
     def _mentions(self, window: Window) -> Iterator[list[dict]]:
         seen: set[str] = set()

@@ -13,8 +13,11 @@ drops proxy and bot events (an activity item itself carries nothing that tells t
 everything computed per person counts people's own opens and clicks only. Sent-to and the report
 have no `filter_bots`.
 
-Per-campaign reads (email activity, sent-to) run on a small worker pool (at most 4 workers, far
-below the 10-connection limit) and stream their pages as they arrive.
+Mailchimp allows 10 simultaneous connections per user (more is a 429) and documents no rate: every
+client of one key in the process shares 10 request slots (`connectors.http.Gate`). Within them,
+per-campaign and per-list reads (email activity, sent-to, contents, members) run on up to 10
+workers and stream their pages as they arrive, and the pages of one collection after the first
+are fetched ahead, their offsets known from its `total_items`.
 
 A/B tests: an A/B split campaign's `ab_split_opts`, its report's per-group
 `ab_split` and each recipient's `absplit_group` are kept as sent. A variate campaign tells only each
@@ -40,7 +43,7 @@ import pyarrow as pa
 import requests
 
 from connectors.http import ApiClient, ConfigError, SchemaError, validate_base_url
-from connectors.pages import offset_pages, pages_on_threads
+from connectors.pages import offset_pages
 from connectors.records import observed_at, parse_ts, require_path
 from connectors.sources import Setting, Source
 from connectors.streams import StreamSpec, Window, spec_by_name
@@ -51,7 +54,7 @@ DECLARATION = Source("mailchimp", "Mailchimp Marketing API 3.0", "connectors.mai
     Setting("MAILCHIMP_API_URL", "base_url", required=False, help="default https://<dc>.api.mailchimp.com/3.0"),
 ), "connectors.sandbox.api_mailchimp")
 MAX_PAGE = 1000  # Mailchimp's ceiling for `count`
-MAX_WORKERS = 4  # parallel per-campaign reads; the API allows 10 simultaneous connections
+MAX_CONNECTIONS = 10  # simultaneous connections Mailchimp allows a user; one more is a 429
 BASIC_USER = "anystring"  # Mailchimp ignores the username
 
 TS = pa.timestamp("us", tz="UTC")
@@ -321,16 +324,16 @@ def _iso(ts: datetime) -> str:
 class MailchimpClient(ApiClient):
     api_key: str = field(default="", repr=False)
     page_size: int = MAX_PAGE
-    workers: int = MAX_WORKERS
 
     source = SOURCE
     STREAMS = (CAMPAIGNS, REPORTS, EMAIL_ACTIVITY, RECIPIENTS, LIST_MEMBERS, VARIATE_CONTENTS)
+    CONCURRENCY = MAX_CONNECTIONS
+    WORKERS = MAX_CONNECTIONS
 
     def __post_init__(self) -> None:
+        self._basic = base64.b64encode(f"{BASIC_USER}:{self.api_key}".encode()).decode()
         super().__post_init__()
         self.page_size = max(1, min(int(self.page_size), MAX_PAGE))
-        self.workers = max(1, min(int(self.workers), MAX_WORKERS))
-        self._basic = base64.b64encode(f"{BASIC_USER}:{self.api_key}".encode()).decode()
 
     @classmethod
     def from_settings(cls, api_key: str | None, base_url: str | None = None, **kw: Any) -> MailchimpClient:
@@ -382,14 +385,17 @@ class MailchimpClient(ApiClient):
         de-duplication on the natural key."""
         url = f"{self.base_url}{path}"
 
-        def fetch(offset: int) -> Any:
-            return self.request("GET", url, endpoint=path, params={**params, "count": self.page_size, "offset": offset})
+        def fetch(offset: int) -> tuple[Any, Mapping[str, str]]:  # pages may be fetched ahead on other threads
+            body = self.request("GET", url, endpoint=path, params={**params, "count": self.page_size, "offset": offset})
+            return body, self.last_headers
 
         def key(record: Any) -> Any:
             return record.get(item_key) if isinstance(record, Mapping) else None
 
-        for body in offset_pages(fetch, records=lambda b: _path(b, records_key, stream, list, name=records_key),
-                                 total=lambda b: _int(b, "total_items", stream), key=key, source=self.source, endpoint=path):
+        for body, headers in offset_pages(fetch, records=lambda b: _path(b[0], records_key, stream, list, name=records_key),
+                                          total=lambda b: _int(b[0], "total_items", stream), key=key, source=self.source,
+                                          endpoint=path, step=self.page_size, workers=self.workers):
+            self.last_headers = headers
             records = body[records_key]
             yield self.watch_fields(stream, records) if watch else records
 
@@ -447,15 +453,19 @@ class MailchimpClient(ApiClient):
             for c in records:
                 if _path(c, "type", stream, str, name="campaigns.type") == "variate":
                     ids.append(_path(c, "id", stream, str, name="campaigns.id"))
-        for cid in dict.fromkeys(ids):
-            path = f"/campaigns/{cid}/content"
-            params = {"exclude_fields": "_links,plain_text,archive_html,variate_contents.plain_text"}
-            body = self.request("GET", f"{self.base_url}{path}", endpoint=path, params=params)
-            if not isinstance(body, Mapping):
-                raise SchemaError(SOURCE, stream, "content", f"not a JSON object ({type(body).__name__})")
-            if isinstance(body.get("variate_contents"), list):
-                body = {**body, "variate_contents": self.watch_fields(stream, body["variate_contents"])}
-            yield variate_contents_from_api(body, cid)
+        def job(cid: str) -> Callable[[], Iterator[list[dict]]]:
+            def pages() -> Iterator[list[dict]]:
+                path = f"/campaigns/{cid}/content"
+                params = {"exclude_fields": "_links,plain_text,archive_html,variate_contents.plain_text"}
+                body = self.request("GET", f"{self.base_url}{path}", endpoint=path, params=params)
+                if not isinstance(body, Mapping):
+                    raise SchemaError(SOURCE, stream, "content", f"not a JSON object ({type(body).__name__})")
+                if isinstance(body.get("variate_contents"), list):
+                    body = {**body, "variate_contents": self.watch_fields(stream, body["variate_contents"])}
+                yield variate_contents_from_api(body, cid)
+            return pages
+
+        yield from self._fan_out([job(cid) for cid in dict.fromkeys(ids)])
 
     def _read_list_members(self, window: Window) -> Iterator[list[dict]]:
         list_ids: list[str] = []
@@ -464,14 +474,14 @@ class MailchimpClient(ApiClient):
         params = {"exclude_fields": "_links,members._links"}
         if window.cursor is not None:
             params["since_last_changed"] = _iso(window.cursor)
-        for list_id in dict.fromkeys(list_ids):
-            for records in self._pages("list_members", f"/lists/{list_id}/members", "members", params):
-                yield [member_from_api(m, list_id) for m in records]
+        def job(list_id: str) -> Callable[[], Iterator[list[dict]]]:
+            def pages() -> Iterator[list[dict]]:
+                for records in self._pages("list_members", f"/lists/{list_id}/members", "members", params):
+                    yield [member_from_api(m, list_id) for m in records]
+            return pages
+
+        yield from self._fan_out([job(list_id) for list_id in dict.fromkeys(list_ids)])
 
     def _fan_out(self, jobs: list[Callable[[], Iterator[list[dict]]]]) -> Iterator[list[dict]]:
-        """Run page generators on up to `workers` threads, yielding each page as it arrives."""
-        if self.workers <= 1 or len(jobs) <= 1:
-            for pages in jobs:
-                yield from pages()
-            return
-        yield from pages_on_threads(jobs, self.workers, depth=2 * self.workers, name="mailchimp")
+        """Pages as they arrive: a big campaign must not hold the others' pages back in memory."""
+        return self.fan_out(jobs, ordered=False)

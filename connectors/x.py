@@ -20,7 +20,10 @@ header, if X ever sends one, still wins. Only 429s read the reset: X sends the h
 answer, and a 503 must not wait out a 15-minute window. Better still, no 429 at all: the client
 remembers each endpoint's `x-rate-limit-remaining` and, when a window is spent, waits for its
 reset before the next call (liking users allow 75 calls per 15 minutes; a daily run that re-reads
-a month of posts must pace itself, not hammer and back off).
+a month of posts must pace itself, not hammer and back off). Per-post reads (replies, likers,
+reposters) run on up to `WORKERS` threads (X documents no limit on simultaneous requests): each call
+takes one of the window's remaining calls before it is sent, so calls in flight together never
+spend more than the window has left.
 
 Partial errors: a 200 may carry `errors` beside `data`, or instead of it, for objects that are
 deleted, suspended or protected. They are never dropped silently: each one is appended to
@@ -53,8 +56,9 @@ metadata and log show it), never a failed run.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -278,6 +282,13 @@ class XClient(ApiClient):
     retry_class = XRetry  # X's 429 dialect: wait for x-rate-limit-reset
     STREAMS = (POSTS, MENTIONS, REPLIES, LIKING_USERS, REPOSTED_BY)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._rate_lock = threading.Condition()
+        self._sent: dict[str, int] = {}  # endpoint -> calls sent whose answer has not come back yet
+        self._answered: set[str] = set()  # endpoints whose window this client has heard about
+        self._least_left: dict[str, tuple[int, int]] = {}  # endpoint -> (window's reset, smallest remaining X gave)
+
     @classmethod
     def from_settings(cls, user_id: str | None, bearer_token: str | None, base_url: str | None = None,
                       page_size: int = MAX_PAGE_SIZE, user_access_token: str | None = None, **kw: Any) -> XClient:
@@ -329,21 +340,58 @@ class XClient(ApiClient):
         return message
 
     def request(self, method: str, url: str, *, endpoint: str, **kw: Any) -> Any:
-        """One request, after waiting for the endpoint's window to reset if the last answer spent it."""
-        remaining, reset = self.rate_state.get(endpoint, (1, 0))
-        wait = reset - time.time()
-        if remaining <= 0 and wait > 0:
+        """One request, after waiting for the endpoint's window to reset if the calls sent have spent it."""
+        self._take_call(endpoint)
+        try:
+            body = super().request(method, url, endpoint=endpoint, **kw)
+        except BaseException:
+            with self._rate_lock:
+                self._sent[endpoint] -= 1
+                self._rate_lock.notify_all()
+            raise
+        left, resets = (self.last_headers.get(f"x-rate-limit-{k}", "") for k in ("remaining", "reset"))
+        with self._rate_lock:
+            self._sent[endpoint] -= 1
+            self._answered.add(endpoint)
+            if left.strip().isdigit() and resets.strip().isdigit():
+                known, window = self.rate_state.get(endpoint), int(resets)
+                least = self._least_left.get(endpoint)
+                # the smallest count X gave in a window is its latest: answers may come back out of order
+                least = min(int(left), least[1]) if least is not None and least[0] == window else int(left)
+                self._least_left[endpoint] = (window, least)
+                # calls still in flight may not be in X's count yet: take them off, and keep calls already taken
+                remaining = least - self._sent[endpoint]
+                if self._sent[endpoint] and known is not None and known[1] == window:
+                    remaining = min(remaining, known[0])
+                self.rate_state[endpoint] = (remaining, window)
+            self._rate_lock.notify_all()
+        return body
+
+    def _take_call(self, endpoint: str) -> None:
+        """Take one of the endpoint's remaining calls, waiting for its window to reset if none is left."""
+        while True:
+            with self._rate_lock:
+                # until an answer tells what is left of the window, one call at a time
+                while endpoint not in self._answered and self._sent.get(endpoint, 0) > 0:
+                    self._rate_lock.wait(timeout=1.0)
+                state = self.rate_state.get(endpoint)
+                wait = state[1] - time.time() if state is not None else 0.0
+                if state is not None and wait <= 0:  # that window is over: the next one's room is unknown
+                    del self.rate_state[endpoint]
+                    self._answered.discard(endpoint)
+                    continue
+                if state is None or state[0] > 0:
+                    if state is not None:
+                        self.rate_state[endpoint] = (state[0] - 1, state[1])
+                    self._sent[endpoint] = self._sent.get(endpoint, 0) + 1
+                    return
             if wait > self.policy.max_wait:
                 raise ApiError(self.source, endpoint, 429, f"rate limit spent: the window resets in {wait:.0f} s, longer "
                                                            f"than the {self.policy.max_wait:.0f} s ceiling; retry after that")
             log.info("x: %s rate limit spent; waiting %.0f s for its window to reset", endpoint, wait)
-            self.rate_waits += wait
+            with self._rate_lock:
+                self.rate_waits += wait
             self.wait(wait)
-        body = super().request(method, url, endpoint=endpoint, **kw)
-        left, resets = (self.last_headers.get(f"x-rate-limit-{k}", "") for k in ("remaining", "reset"))
-        if left.strip().isdigit() and resets.strip().isdigit():
-            self.rate_state[endpoint] = (int(left), int(resets))
-        return body
 
     def run_facts(self, stream: str) -> dict[str, Any]:
         facts: dict[str, Any] = {}
@@ -395,22 +443,25 @@ class XClient(ApiClient):
             yield from self._emit("mentions", records)
 
     def _replies(self, window: Window) -> Iterator[list[dict]]:
+        def job(post_id: str) -> Callable[[], Iterator[list[dict]]]:
+            def pages() -> Iterator[list[dict]]:
+                # no start_time: X's recent search then reaches its full 7 days (an older one is a 400)
+                params = {"query": f"conversation_id:{post_id}", "tweet.fields": REPLY_FIELDS, "expansions": "author_id",
+                          "user.fields": "username"}
+                for data, users in self._pages("/tweets/search/recent", "tweets/search/recent", params, "next_token",
+                                               SEARCH_SIZES, "replies"):
+                    # the root post is part of its own conversation
+                    yield [reply_from_api(r, post_id, users) for r in data if require(r, "id", "x", "replies", str) != post_id]
+            return pages
+
         seen: set[str] = set()
-        for post_id in self._post_ids(window, "replies"):
-            # no start_time: X's recent search then reaches its full 7 days (an older one is a 400)
-            params = {"query": f"conversation_id:{post_id}", "tweet.fields": REPLY_FIELDS, "expansions": "author_id",
-                      "user.fields": "username"}
-            for data, users in self._pages("/tweets/search/recent", "tweets/search/recent", params, "next_token",
-                                           SEARCH_SIZES, "replies"):
-                records = []
-                for r in data:
-                    if require(r, "id", "x", "replies", str) == post_id:
-                        continue  # the root post is part of its own conversation
-                    record = reply_from_api(r, post_id, users)
-                    if record["reply_id"] not in seen:
-                        seen.add(record["reply_id"])
-                        records.append(record)
-                yield from self._emit("replies", records)
+        for page in self.fan_out([job(post_id) for post_id in self._post_ids(window, "replies")]):
+            records = []
+            for record in page:
+                if record["reply_id"] not in seen:
+                    seen.add(record["reply_id"])
+                    records.append(record)
+            yield from self._emit("replies", records)
 
     def _accounts(self, stream: str, window: Window) -> Iterator[list[dict]]:
         path = "liking_users" if stream == "liking_users" else "retweeted_by"
@@ -421,18 +472,23 @@ class XClient(ApiClient):
                                         "(OAuth 2.0, scope like.read) to read likers. Like counts still come from the posts")
                 return  # the wiring shows run_facts' note (metadata and one log line)
             headers = {"Authorization": f"Bearer {self.user_access_token}"}
-        for post_id in self._post_ids(window, stream):
-            seen: set[str] = set()
-            for data, _ in self._pages(f"/tweets/{post_id}/{path}", f"tweets/:id/{path}", {"user.fields": "username"},
-                                       "pagination_token", USER_LIST_SIZES, stream, headers=headers):
-                at = observed_at(self.last_headers)
-                records = []
-                for r in data:
-                    record = account_from_api(r, post_id, at, stream)
-                    if record["user_id"] not in seen:
-                        seen.add(record["user_id"])
-                        records.append(record)
-                yield from self._emit(stream, records)
+        def job(post_id: str) -> Callable[[], Iterator[list[dict]]]:
+            def pages() -> Iterator[list[dict]]:
+                seen: set[str] = set()
+                for data, _ in self._pages(f"/tweets/{post_id}/{path}", f"tweets/:id/{path}", {"user.fields": "username"},
+                                           "pagination_token", USER_LIST_SIZES, stream, headers=headers):
+                    at = observed_at(self.last_headers)
+                    records = []
+                    for r in data:
+                        record = account_from_api(r, post_id, at, stream)
+                        if record["user_id"] not in seen:
+                            seen.add(record["user_id"])
+                            records.append(record)
+                    yield records
+            return pages
+
+        for records in self.fan_out([job(post_id) for post_id in self._post_ids(window, stream)]):
+            yield from self._emit(stream, records)
 
     def _post_ids(self, window: Window, stream: str) -> list[str]:
         """Ids of the account's posts created in [start, end), newest first (the timeline's order)."""

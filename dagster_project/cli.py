@@ -318,11 +318,11 @@ def project_dagster_home() -> Path:
 
 
 @contextmanager
-def running_sandbox(seed: int = 7, scale: float = 1.0, port: int = 0, days: int = 28) -> Iterator[object]:
+def running_sandbox(seed: int = 7, scale: float = 1.0, port: int = 0, days: int = 28, latency_ms: float = 0.0) -> Iterator[object]:
     from connectors.sandbox.server import SandboxServer
     from connectors.sandbox.world import World, WorldConfig
 
-    server = SandboxServer(World(WorldConfig.at_scale(scale, seed=seed, days=days)), port=port).start()
+    server = SandboxServer(World(WorldConfig.at_scale(scale, seed=seed, days=days)), port=port, latency=latency_ms / 1000).start()
     try:
         yield server
     finally:
@@ -400,7 +400,9 @@ def cmd_experiments(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    with running_sandbox(seed=args.seed, scale=args.scale, port=args.port, days=args.days) as sandbox:
+    if args.latency_ms < 0:
+        raise CliError(f"--latency-ms must be 0 or more (got {args.latency_ms:g})")
+    with running_sandbox(seed=args.seed, scale=args.scale, port=args.port, days=args.days, latency_ms=args.latency_ms) as sandbox:
         print(f"sandbox serving the five APIs at {sandbox.url} (Ctrl-C stops it); point the pipeline at it with:")
         for key, value in sandbox.env().items():
             print(f"export {key}={value}")
@@ -466,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="pull [--start, --end) from the configured APIs, load, build, check, publish",
         description=paragraphs(
             "Pull the days [--start, --end) (end excluded), plus ENGAGEMENT_LOOKBACK_DAYS before them, from every "
-            "enabled source; load the raw tables; run dbt build (models, data tests, unit tests); compute the "
+            "enabled source; load the raw tables; run dbt build (models and data tests); compute the "
             "experiment statistics; publish the serving snapshot if every blocking check passed.",
             "Prints a progress line per stream and dbt phase, then warnings and the load report (with where the "
             "warehouse and the snapshot are)."),
@@ -489,6 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--seed", type=int, default=7)
     sandbox.add_argument("--scale", type=float, default=1.0)
     sandbox.add_argument("--days", type=int, default=28, help="days of history in the world")
+    sandbox.add_argument("--latency-ms", type=float, default=0.0, metavar="MS",
+                         help="answer every API request this long after it arrived, as real APIs take (default 0)")
     sandbox.set_defaults(func=cmd_sandbox)
 
     dev = sub.add_parser("dev", help="the Dagster UI at http://127.0.0.1:3000, with the sandbox running",

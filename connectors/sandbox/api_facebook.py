@@ -29,8 +29,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from connectors.sandbox.faults import page_bounds
-from connectors.sandbox.routing import Request, Response, route
-from connectors.sandbox.world import FACEBOOK_PAGE_ID, Post
+from connectors.sandbox.routing import Limits, Rate, Request, Response, route
+from connectors.sandbox.world import FACEBOOK_PAGE_ID, Post, World
 
 V = r"/v\d+\.0"
 MAX_LIMIT = 100
@@ -77,6 +77,27 @@ def exports(url: str, credentials: Any) -> dict[str, str]:
         "FACEBOOK_ACCESS_TOKEN": credentials.facebook_token,
         "FACEBOOK_GRAPH_URL": f"{url}/v24.0",
     }
+
+
+# Pages API calls with a Page token fall under Meta's Business Use Case limit: 4,800 calls per 24 hours
+# times the Page's engaged users; Meta documents no limit on simultaneous requests
+BUC_CALLS_PER_ENGAGED_USER = 4800
+BUC_SECONDS = 24 * 3600.0
+
+
+def limits(world: World) -> Limits:
+    """The Page's engaged users are the people who reacted to or commented on its posts (at least one)."""
+    engaged = len({e.user_id for post in world.fb_posts for e in post.events}) or 1
+    return Limits(rates=(Rate(BUC_CALLS_PER_ENGAGED_USER * engaged, BUC_SECONDS, "facebook.*", "pages"),))
+
+
+def throttled(rate: Rate | None, retry_in: float) -> Response:
+    """Meta's Pages BUC throttle: HTTP 400, code 80001, and the wait in X-Business-Use-Case-Usage (minutes)."""
+    usage = {FACEBOOK_PAGE_ID: [{"type": "pages", "call_count": 100, "total_cputime": 1, "total_time": 1,
+                                  "estimated_time_to_regain_access": max(1, round(retry_in / 60))}]}
+    message = ("(#80001) There have been too many calls to this Page account. Wait a bit and try again. For more info, "
+               "please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting.")
+    return Response(400, _error(400, message, 80001), {"X-Business-Use-Case-Usage": json.dumps(usage)})
 
 
 def error_body(status: int, message: str, code: int | None) -> dict:

@@ -15,6 +15,8 @@ Two knobs, module constants a test may monkeypatch:
 - `RETENTION_START`: the property keeps event data from this date on; a report whose date range
   starts earlier answers without the earlier days and says so in `metadata.dataTruncationReasons`
   (`DATA_TRUNCATION_TYPE_PROPERTY` with `dataTruncationDate`, as GA4 does since 2026-09).
+- `CONCURRENT_REQUESTS`: simultaneous runReport requests the property allows (GA4's quota, 10); one
+  more is answered 429 RESOURCE_EXHAUSTED.
 - `EXPERIENCE_DIMENSION_REGISTERED`: the property registered `exp_variant_string` as an event-scoped
   custom dimension (GA4's experiment integration); when False, asking for it is a 400 naming it.
 
@@ -37,7 +39,7 @@ from functools import lru_cache
 from typing import Any
 
 from connectors.sandbox.faults import page_bounds
-from connectors.sandbox.routing import Request, Response, route
+from connectors.sandbox.routing import Limits, Rate, Request, Response, route
 from connectors.sandbox.world import GA4_PROPERTY_ID, GA4_TIME_ZONE, ExperienceImpression, WebSession, World
 
 MAX_LIMIT = 250_000
@@ -79,6 +81,21 @@ def exports(url: str, credentials: Any) -> dict[str, str]:
 
 
 error_body = _error  # the server answers injected faults with it
+
+# GA4's quota of simultaneous requests per standard property (Analytics 360: 50)
+CONCURRENT_REQUESTS = 10
+
+
+def limits(world: World) -> Limits:
+    """The sandbox serves one property: its concurrent requests are all this API's. The token buckets
+    (40,000 per hour and 200,000 per day for a standard property) are far above any run here."""
+    return Limits(concurrent=CONCURRENT_REQUESTS)
+
+
+def throttled(rate: Rate | None, retry_in: float) -> Response:
+    # RESOURCE_EXHAUSTED in google.rpc.Status form; GA4's exact wording for this quota is not published
+    return Response(429, {"error": {"code": 429, "message": "Exhausted concurrent requests quota for this property.",
+                                    "status": "RESOURCE_EXHAUSTED"}})
 
 DIMENSIONS: dict[str, Callable[[WebSession], str]] = {
     "date": lambda s: s.date.strftime("%Y%m%d"),

@@ -5,6 +5,9 @@
   at most `SEARCH_CAP` results per query (paging past it is a 400, as on HubSpot; a test may
   monkeypatch the constant)
 
+Limits: 100 requests per rolling 10 seconds (policy TEN_SECONDLY_ROLLING) and 4 search requests per
+second (SECONDLY); beyond either the answer is HubSpot's 429 RATE_LIMIT body naming the policy.
+
 Only contacts created at or before the sandbox clock exist. Properties the client did not ask
 for are not returned (createdate, lastmodifieddate and hs_object_id always are); requested
 properties with no value are null. An `overlap` fault starts a later page a few records early;
@@ -21,7 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 from connectors.sandbox.faults import page_bounds
-from connectors.sandbox.routing import Request, Response, route
+from connectors.sandbox.routing import Limits, Rate, Request, Response, route
 from connectors.sandbox.world import CrmContact, World
 
 SEARCH_CAP = 10_000
@@ -52,6 +55,22 @@ def exports(url: str, credentials: Any) -> dict[str, str]:
 
 
 error_body = _error  # the server answers injected faults with it
+
+# HubSpot's documented limits for a private or OAuth app of a Free or Starter account (the lowest tier):
+# 100 requests per rolling 10 seconds; the CRM search endpoints besides at 4 requests per second
+BURST = Rate(100, 10.0, "hubspot.*", "TEN_SECONDLY_ROLLING")
+SEARCH = Rate(4, 1.0, "hubspot.search", "SECONDLY")
+
+
+def limits(world: World) -> Limits:
+    return Limits(rates=(BURST, SEARCH))
+
+
+def throttled(rate: Rate | None, retry_in: float) -> Response:
+    policy = rate.name if rate is not None else "SECONDLY"
+    return Response(429, {"status": "error", "message": f"You have reached your {policy.lower()} limit.",
+                          "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()), "policyName": policy,
+                          "groupName": "publicapi"})
 
 
 def _iso(ts: datetime) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import unquote, urlencode
 
 from connectors.sandbox.faults import page_bounds
-from connectors.sandbox.routing import Request, Response, route
+from connectors.sandbox.routing import Limits, Rate, Request, Response, route
 from connectors.sandbox.world import LINKEDIN_ORGANIZATION_ID, Post
 
 ORGANIZATION = f"urn:li:organization:{LINKEDIN_ORGANIZATION_ID}"
@@ -36,6 +36,16 @@ def exports(url: str, credentials: Any) -> dict[str, str]:
     """The connector settings that point the client at a sandbox serving at `url`."""
     return {"LINKEDIN_ORGANIZATION_ID": LINKEDIN_ORGANIZATION_ID, "LINKEDIN_ACCESS_TOKEN": credentials.linkedin_token,
             "LINKEDIN_API_URL": f"{url}/rest"}
+
+
+def limits(world: Any) -> Limits:
+    """LinkedIn publishes no figures (daily quotas per application and member, shown in its developer
+    portal): nothing is enforced, the server only counts."""
+    return Limits()
+
+
+def throttled(rate: Rate | None, retry_in: float) -> Response:
+    return Response(429, error_body(429, "", None))
 
 
 def error_body(status: int, message: str, code: int | None = None) -> dict:

@@ -38,7 +38,7 @@ from functools import lru_cache
 from typing import Any
 
 from connectors.sandbox.faults import page_bounds
-from connectors.sandbox.routing import Request, Response, route
+from connectors.sandbox.routing import Limits, Rate, Request, Response, route
 from connectors.sandbox.world import LANDING, EmailActivity, EmailSend, MailList, World, subscriber_hash
 
 API = "https://us21.api.mailchimp.com/3.0"
@@ -72,6 +72,15 @@ def _error_body(status: int, message: str, code: int | None) -> dict:
 
 
 error_body = _error_body  # the server answers injected faults with it
+
+
+def limits(world: World) -> Limits:
+    """Mailchimp allows 10 simultaneous connections per user, and documents no rate."""
+    return Limits(concurrent=10)
+
+
+def throttled(rate: Rate | None, retry_in: float) -> Response:
+    return Response(429, _error_body(429, "", None))  # no Retry-After, no rate headers: Mailchimp sends none
 
 
 def _fail(status: int, detail: str, title: str | None = None) -> Response:

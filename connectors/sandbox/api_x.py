@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from connectors.sandbox.faults import page_bounds
-from connectors.sandbox.routing import Request, Response, route
+from connectors.sandbox.routing import Limits, Rate, Request, Response, route
 from connectors.sandbox.world import X_ACCOUNT_ID, X_ACCOUNT_USERNAME, Post
 
 LIKERS_CAP = 100
@@ -86,6 +86,16 @@ def exports(url: str, credentials: Any) -> dict[str, str]:
 
 
 error_body = _error  # the server answers injected faults with it
+
+
+def limits(world: Any) -> Limits:
+    """X limits calls per endpoint and 15-minute window (RateWindows below, with X's reset headers);
+    it documents no limit on simultaneous requests."""
+    return Limits()
+
+
+def throttled(rate: Rate | None, retry_in: float) -> Response:
+    return Response(429, _error(429, "Too Many Requests"))
 
 
 class _Invalid(Exception):

@@ -67,6 +67,26 @@ Handler = Callable[[Request], Response]
 Route = tuple[str, re.Pattern, str, Handler]
 
 
+@dataclass(frozen=True)
+class Rate:
+    """At most `calls` requests in any `seconds` (a rolling window), counting the endpoints that match the
+    glob `endpoints`; `name` is how the API names the limit in its error (HubSpot's policyName)."""
+
+    calls: int
+    seconds: float
+    endpoints: str = "*"
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an API documents one account may do: simultaneous requests and rates. The server counts
+    both per API and answers a request beyond them with the API's own throttling error."""
+
+    concurrent: int | None = None
+    rates: tuple[Rate, ...] = ()
+
+
 def route(method: str, pattern: str, endpoint: str) -> Callable[[Handler], Handler]:
     """Label a handler with its route; `endpoint` names it for faults and request counts, e.g. 'x.tweets'."""
 

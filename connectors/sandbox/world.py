@@ -47,6 +47,8 @@ X_ACCOUNT_USERNAME = "ExampleShop"
 FACEBOOK_PAGE_ID = "104233112233445"
 GA4_PROPERTY_ID = "123456789"
 LINKEDIN_ORGANIZATION_ID = "2414183"
+# ids of the CRM's duplicate contacts, above every ordinary contact's (5100 + pid) at any scale
+DUPLICATE_CONTACT_IDS = 90_000_000
 LINKEDIN_REACTION_TYPES = ["LIKE", "LIKE", "LIKE", "PRAISE", "EMPATHY", "INTEREST", "APPRECIATION", "ENTERTAINMENT"]
 GA4_TIME_ZONE = "Europe/Berlin"
 MAILCHIMP_DC = "us21"
@@ -977,7 +979,7 @@ class World:
             created = _ts(self.start, -rng.randint(1, 60) * 86400 + rng.randint(0, 86399))
             person_email = (original.email or "").strip().lower()
             self.contacts.append(CrmContact(
-                id=str(9100 + k), email=f" {person_email.title()}", firstname=original.firstname, lastname=original.lastname,
+                id=str(DUPLICATE_CONTACT_IDS + k), email=f" {person_email.title()}", firstname=original.firstname, lastname=original.lastname,
                 site_user_id=None, twitterhandle=None, facebook_user_id=None, created=created, modified=created,
                 holdout=c.key,
             ))

@@ -14,7 +14,8 @@ from connectors.streams import StreamSpec, Window
 from dagster_project.defs.partitions import DAILY, SINGLE_RUN
 from dagster_project.defs.resources import EngagementSettings
 from dagster_project.lib import progress as run_progress
-from dagster_project.lib.clients import build_client
+from dagster_project.lib import read_ahead
+from dagster_project.lib.clients import all_streams, build_client
 from dagster_project.lib.engine import cursor_of, ensure_raw_table, load_stream
 from dagster_project.lib.settings import Settings
 
@@ -41,6 +42,14 @@ def is_reference(spec: StreamSpec) -> bool:
     return spec.cursor_column is not None
 
 
+def run_window(spec: StreamSpec, settings: Settings, tw: dg.TimeWindow) -> Window:
+    """What a run over the partitions `tw` reads of a stream: reference data by its cursor, the rest by days."""
+    if is_reference(spec):
+        today = date.today()
+        return Window(today - timedelta(days=1), today + timedelta(days=1), cursor_of(settings, spec))
+    return stream_window(spec, tw.start.date(), tw.end.date(), settings)
+
+
 COMPLETE_FIGURES_CHECK = "api_figures_complete"
 
 
@@ -52,12 +61,8 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
         run_progress.report("stream_skipped", stream=spec.table)
         return dg.MaterializeResult(metadata={"enabled": False}, check_results=_complete_figures(untrusted_facts, None))
 
-    if is_reference(spec):
-        today = date.today()
-        window = Window(today - timedelta(days=1), today + timedelta(days=1), cursor_of(settings, spec))
-    else:
-        tw = context.partition_time_window
-        window = stream_window(spec, tw.start.date(), tw.end.date(), settings)
+    tw = context.partition_time_window
+    window = run_window(spec, settings, tw)
 
     run_progress.report("stream_started", stream=spec.table)
 
@@ -68,7 +73,11 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
                 f"{spec.source}.{stream}: {stats.pages} pages, {stats.records} records, {stats.retries} retries"
             )
 
-    client = build_client(spec.source, settings, on_progress=progress)
+    # the run's first stream starts reading all of them at once; each step loads its own (read_ahead.py)
+    client = read_ahead.client_for(
+        context.run_id, spec, window, progress, lambda s, report: build_client(s.source, settings, on_progress=report),
+        lambda: [(s, run_window(s, settings, tw)) for s in read_ahead.run_streams(context, all_streams())
+                 if settings.enabled(s.source) and s != spec])
     result = load_stream(settings, spec, client.read(spec.name, window), window)
     stats = client.stats
     context.log.info(

@@ -15,6 +15,10 @@ from pathlib import Path
 PAUSE_VARIABLE = "ENGAGEMENT_TEST_PAUSE_AT"
 
 
+def armed(name: str) -> bool:
+    return os.environ.get(PAUSE_VARIABLE) == name
+
+
 def pause_point(name: str, near: str | os.PathLike) -> None:
     if os.environ.get(PAUSE_VARIABLE) != name:
         return

@@ -20,12 +20,15 @@ def test_e2e_times_every_stage_measures_memory_and_checks_truth():
     assert "Wall time per stage" in result.markdown and "Peak resident memory" in result.markdown
 
 
+@pytest.mark.timeout(900)  # three whole refreshes in subprocesses; a hang guard, not a speed target
 def test_daily_refresh_fetches_a_fraction_of_the_full_rebuild():
     result = daily.run(scale=0.05, quiet=True)
     assert result["raw_rows"] > 0
     assert 0 < result["daily"]["fetched"] < result["full"]["fetched"] / 3
     assert 0 < result["daily"]["dbt_seconds"] and 0 < result["full"]["dbt_seconds"]  # this run's own run_results
     assert 0 < result["share"] and "daily / full" in daily.report(result)
+    assert result["nothing new"]["fetched"] <= result["daily"]["fetched"]
+    assert all(result[run]["cpu_seconds"] > 0 for run in ("full", "daily", "nothing new"))
 
 
 def test_horizon_benchmark_counts_the_extra_requests_within_xs_limits():

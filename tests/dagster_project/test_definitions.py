@@ -96,3 +96,23 @@ def test_the_daily_schedule_refreshes_yesterday(dbt_manifest):
         )
         result = schedule.evaluate_tick(context)
     assert [request.partition_key for request in result.run_requests] == ["2026-11-22"]
+
+
+def test_the_dbt_resource_skips_only_start_up_work_whose_answers_it_already_has(dbt_manifest):
+    """dagster-dbt asks `dbt --version` and builds an adapter on every run; ours answers from the venv."""
+    import inspect
+    import re
+    import subprocess
+
+    from dagster_dbt import DbtCliResource
+
+    from dagster_project.defs.transform import VenvDbtCliResource, dbt_resource
+
+    resource = dbt_resource()
+    printed = subprocess.run([resource.dbt_executable, "--version"], capture_output=True, text=True, check=True).stdout
+    assert str(resource._cli_version) == re.search(r"(\d+\.\d+\.\d+)", printed).group(1)
+    # the methods overridden still exist in dagster-dbt, and cli() tolerates a missing adapter (dbt Fusion has none)
+    assert isinstance(inspect.getattr_static(DbtCliResource, "_cli_version"), type(VenvDbtCliResource.__dict__["_cli_version"]))
+    assert "_initialize_dbt_core_adapter" in inspect.getsource(DbtCliResource.cli)
+    assert "adapter: BaseAdapter | None = None" in inspect.getsource(DbtCliResource.cli)
+    assert resource._initialize_dbt_core_adapter(["build"]) is None

@@ -270,3 +270,24 @@ def test_a_failing_blocking_check_leaves_the_previous_snapshot_in_place(pipeline
     assert hashlib.sha256(serving.read_bytes()).hexdigest() == before
     with open_snapshot(serving) as con:
         assert con.execute("select count(*) from marts.fct_campaign_engaged_users").fetchone() == (24,)
+
+
+def test_dbt_unit_tests_pass_here_since_refreshes_leave_them_out(pipeline, tmp_path):
+    """A refresh builds with `--exclude-resource-type unit_test` (they prove SQL, not data): CI runs them all."""
+    import json
+    import os
+
+    from dagster_project.defs.transform import DBT_PROJECT_DIR, dbt_resource
+    from dagster_project.lib.dbt_manifest import MANIFEST
+    from dagster_project.lib.engine import dbt_build_args
+    from dagster_project.lib.settings import load_settings
+
+    assert dbt_build_args(load_settings()) == ["--exclude-resource-type", "unit_test"]
+    env = {**os.environ, "ENGAGEMENT_WAREHOUSE": str(pipeline["warehouse"]), "ENGAGEMENT_HORIZON_DAYS": "30"}
+    proc = subprocess.run([dbt_resource().dbt_executable, "test", "--select", "test_type:unit", "--target-path", str(tmp_path),
+                           "--target", "dev", "--quiet"], cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+    results = json.loads((tmp_path / "run_results.json").read_text())["results"]
+    declared = json.loads(MANIFEST.read_text())["unit_tests"]
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert sorted(r["unique_id"] for r in results) == sorted(declared) and len(declared) == 28
+    assert {r["status"] for r in results} == {"pass"}

@@ -117,7 +117,7 @@ def test_engine_configuration_errors_name_the_variable():
     assert (settings.engine, settings.lake, settings.spark_method) == ("spark", "/data/lake", "session")
     assert load_settings(spark).lake == str(PROJECT_ROOT / "warehouse" / "lake")  # relative: under the project
     assert load_settings(env).engine == "duckdb"
-    assert (dbt_target(load_settings(env)), dbt_build_args(load_settings(env))) == ("dev", [])
+    assert (dbt_target(load_settings(env)), dbt_build_args(load_settings(env))) == ("dev", ["--exclude-resource-type", "unit_test"])
     assert dbt_target(settings) == "spark" and "unit_test" in dbt_build_args(settings)
     assert dbt_target(load_settings({**spark, "SPARK_METHOD": "thrift", "SPARK_HOST": "spark.internal"})) == "spark_cluster"
     # a cluster's missing host or token is named before any request, like every configuration error
