@@ -68,7 +68,10 @@ def test_engagement_refresh_reads_the_project_dot_env(tmp_path, monkeypatch, cap
     now stops the refresh, naming the variable, before any request."""
     for key, value in sandbox_env("http://127.0.0.1:9").items():
         monkeypatch.setenv(key, value)
-    monkeypatch.delenv("ENGAGEMENT_LOOKBACK_DAYS", raising=False)
+    # set, then deleted: teardown then removes what main() reads from .env into os.environ (a bare
+    # delenv of an unset variable records nothing, and 'a week' reached the worker's next modules)
+    monkeypatch.setenv("ENGAGEMENT_LOOKBACK_DAYS", "7")
+    monkeypatch.delenv("ENGAGEMENT_LOOKBACK_DAYS")
     (tmp_path / ".env").write_text("ENGAGEMENT_LOOKBACK_DAYS=a week\n")
     monkeypatch.setattr(project, "PROJECT_ROOT", tmp_path)
     monkeypatch.setattr(cli, "load_project_env", project.load_project_env)  # the suite turns it off (tests/conftest.py)
