@@ -38,15 +38,16 @@ def pages_on_threads(jobs: Sequence[PageJob], workers: int, depth: int, name: st
     `ordered` every page of the first job, then of the second... (the order a loop over the jobs gives).
 
     At most `depth` pages wait in the hand-off (per job when ordered), so a slow consumer holds the
-    producers back. A producer's error is raised here unchanged and stops the others; so does closing
-    this generator early. Each job's iterator is closed on the thread that ran it (its HTTP session
-    goes with it).
+    producers back. A producer's error is raised here unchanged and stops the others: a job not yet
+    started then sends no request. Closing this generator early stops them too. Each job's iterator
+    is closed on the thread that ran it (its HTTP session goes with it).
     """
     if not jobs:
         return
     # jobs start in order, so the job the ordered reader waits on is always running or done
     handoffs = [queue.Queue(maxsize=depth) for _ in jobs] if ordered else [queue.Queue(maxsize=depth)] * len(jobs)
     stop = threading.Event()
+    failure: list[BaseException] = []  # the first job's error, kept before the consumer hears of it
 
     def put(handoff: queue.Queue, item: tuple[str, Any]) -> bool:
         while not stop.is_set():
@@ -58,12 +59,19 @@ def pages_on_threads(jobs: Sequence[PageJob], workers: int, depth: int, name: st
         return False
 
     def run(job: PageJob, handoff: queue.Queue) -> None:
+        if failure:  # another job failed, so the read fails: this one sends no request
+            put(handoff, ("error", failure[0]))
+            return
         source = iter(job())
         try:
             for page in source:
+                if failure:
+                    put(handoff, ("error", failure[0]))
+                    return
                 if not put(handoff, ("page", page)):
                     return
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            failure.append(exc)
             put(handoff, ("error", exc))
             return
         finally:

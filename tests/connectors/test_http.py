@@ -75,3 +75,24 @@ def test_connection_refused_is_one_clear_line(fast_retries):
         client.request("GET", "http://127.0.0.1:9/x?access_token=SEKRET", endpoint="x")
     assert "probe: x failed (no response)" in str(caught.value)
     assert "SEKRET" not in str(caught.value)
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+def test_a_failed_per_item_read_starts_no_further_item(ordered):
+    """A permanent error (a retired metric, a revoked token) fails the read: the items not yet
+    started must not each send a request that can only fail the same way."""
+    from connectors.pages import pages_on_threads
+
+    started = []
+
+    def job(i):
+        def pages():
+            started.append(i)
+            if i == 0:
+                raise ApiError("facebook", "insights", 400, "(#100) retired")
+            yield [{"item": i}]
+        return pages
+
+    with pytest.raises(ApiError, match="retired"):
+        list(pages_on_threads([job(i) for i in range(10)], workers=1, depth=2, ordered=ordered))
+    assert started == [0]

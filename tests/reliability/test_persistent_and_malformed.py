@@ -100,6 +100,7 @@ def test_a_retired_insights_metric_fails_with_metas_error_naming_the_metric_and_
     with SandboxServer(small_world) as sandbox:
         client = clients.build_client("facebook", load_settings(sandbox.env()), policy=FAST)
         client.insight_metrics = ("post_impressions",)  # retired by Meta on 2025-11-15
+        client.workers = 1  # one post at a time, so the request count shows any retry
         spec = spec_by_name(client.STREAMS, "post_insights")
         window = Window(small_world.start, small_world.end)
         with pytest.raises(ApiError) as failure:
