@@ -74,10 +74,9 @@ def dbt_target(settings: Settings) -> str:
 
 
 def dbt_build_args(settings: Settings) -> list[str]:
-    """Extra `dbt build` arguments for the engine."""
-    if not is_spark(settings):
-        return []
-    # unit tests prove SQL logic, which a daily run does not change: CI runs them on Spark (tests/spark/)
+    """Extra `dbt build` arguments of a refresh, whatever the engine."""
+    # Unit tests prove the models' SQL, which a scheduled run does not change: dbt advises running them in
+    # development and CI only. `make test` runs them on DuckDB (tests/e2e/test_pipeline.py) and on Spark (tests/spark/).
     return ["--exclude-resource-type", "unit_test"]
 
 
