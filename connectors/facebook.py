@@ -45,7 +45,7 @@ import requests
 
 from connectors.http import ApiClient, ApiError, SchemaError, validate_base_url
 from connectors.pages import next_url_pages
-from connectors.records import observed_at, require, require_path, require_ts
+from connectors.records import first_seen, observed_at, require, require_path, require_ts
 from connectors.sources import Setting, Source
 from connectors.streams import StreamSpec, Window
 
@@ -280,11 +280,7 @@ class FacebookClient(ApiClient):
 
         seen: set[str] = set()
         for page in self.fan_out([job(post_id) for post_id in self._post_ids(window, "comments")]):
-            records = []
-            for c in page:
-                if c["comment_id"] not in seen:
-                    seen.add(c["comment_id"])
-                    records.append(c)
+            records = first_seen(page, "comment_id", seen)
             self.page_done("comments", len(records))
             if records:
                 yield records

@@ -47,7 +47,7 @@ import requests
 
 from connectors.http import ApiClient, ConfigError, SchemaError, validate_base_url
 from connectors.pages import restli_pages
-from connectors.records import observed_at, require, require_path
+from connectors.records import first_seen, observed_at, require, require_path
 from connectors.sources import Setting, Source
 from connectors.streams import StreamSpec, Window, spec_by_name
 
@@ -312,12 +312,7 @@ class LinkedInClient(ApiClient):
 
         seen: set[str] = set()
         for page in self.fan_out([job(post_id) for post_id in self._post_ids(window, "comments")]):
-            records = []
-            for c in page:
-                if c["comment_id"] not in seen:
-                    seen.add(c["comment_id"])
-                    records.append(c)
-            yield records
+            yield first_seen(page, "comment_id", seen)
 
     def _mentions(self, window: Window) -> Iterator[list[dict]]:
         seen: set[str] = set()

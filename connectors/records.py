@@ -102,3 +102,14 @@ def parse_ts(value: str | None) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
+
+
+def first_seen(records: list[dict], key: str, seen: set) -> list[dict]:
+    """The records whose `key` is not in `seen`, which they join: a record that another page repeats
+    (pages drift while a listing changes under them) is kept once."""
+    kept = []
+    for record in records:
+        if record[key] not in seen:
+            seen.add(record[key])
+            kept.append(record)
+    return kept

@@ -76,7 +76,7 @@ from connectors.http import (
     validate_base_url,
 )
 from connectors.pages import token_pages
-from connectors.records import observed_at, require, require_path, require_ts
+from connectors.records import first_seen, observed_at, require, require_path, require_ts
 from connectors.sources import Setting, Source
 from connectors.streams import StreamSpec, Window
 
@@ -456,12 +456,7 @@ class XClient(ApiClient):
 
         seen: set[str] = set()
         for page in self.fan_out([job(post_id) for post_id in self._post_ids(window, "replies")]):
-            records = []
-            for record in page:
-                if record["reply_id"] not in seen:
-                    seen.add(record["reply_id"])
-                    records.append(record)
-            yield from self._emit("replies", records)
+            yield from self._emit("replies", first_seen(page, "reply_id", seen))
 
     def _accounts(self, stream: str, window: Window) -> Iterator[list[dict]]:
         path = "liking_users" if stream == "liking_users" else "retweeted_by"
