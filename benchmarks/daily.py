@@ -9,6 +9,10 @@ which a shared machine disturbs far less), with dbt's own time from run_results.
 daily run is reported as a share of the full one.
 
     python -m benchmarks.daily --scale 10
+    python -m benchmarks daily --scale 10 --history 30,180   # does the daily run grow with history?
+
+`--history` runs the three refreshes once per history length, each on its own world and warehouse,
+and adds a table of each refresh's cost at the longest history over its cost at the shortest.
 """
 
 from __future__ import annotations
@@ -60,10 +64,19 @@ def refresh(env: dict[str, str], start: date, end: date) -> dict:
     return {"seconds": seconds, "cpu_seconds": cpu, "dbt_seconds": dbt_seconds, "fetched": fetched, "slowest": slowest}
 
 
-def run(scale: float = 10.0, seed: int = 7, quiet: bool = False) -> dict:
+def run(scale: float = 10.0, seed: int = 7, quiet: bool = False, days: int = DAYS, history: str | None = None) -> dict:
+    """One 90-day (or `days`) world; with `history` ("30,180"), one world per length and the growth table."""
+    if history:
+        lengths = [int(d) for d in str(history).split(",") if d.strip()]
+        if len(lengths) < 2:
+            raise ValueError(f"--history needs two or more day counts, like 30,180; got {history!r}")
+        results = {d: run(scale, seed, quiet=True, days=d) for d in lengths}
+        if not quiet:
+            print(history_report(results))
+        return {"history": results}
     start = WorldConfig().start
-    end = start + timedelta(days=DAYS)
-    with sandbox_process(scale, seed=seed, days=DAYS) as sandbox, tempfile.TemporaryDirectory(prefix="bench-daily-") as tmp:
+    end = start + timedelta(days=days)
+    with sandbox_process(scale, seed=seed, days=days) as sandbox, tempfile.TemporaryDirectory(prefix="bench-daily-") as tmp:
         env = {**os.environ, **sandbox.env, "ENGAGEMENT_WAREHOUSE": f"{tmp}/engagement.duckdb",
                "ENGAGEMENT_SERVING": f"{tmp}/serving.duckdb", "ENGAGEMENT_SOURCES": ",".join(s.name for s in SOURCES),
                "ENGAGEMENT_LOOKBACK_DAYS": "7"}
@@ -75,7 +88,7 @@ def run(scale: float = 10.0, seed: int = 7, quiet: bool = False) -> dict:
         with duckdb.connect(f"{tmp}/engagement.duckdb", read_only=True) as con:
             raw_rows = sum(con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0] for s, t in con.execute(
                 "select table_schema, table_name from information_schema.tables where table_schema like 'raw_%'").fetchall())
-    result = {"scale": scale, "seed": seed, "raw_rows": raw_rows, "full": full, "daily": daily,
+    result = {"scale": scale, "seed": seed, "days": days, "raw_rows": raw_rows, "full": full, "daily": daily,
               "nothing new": nothing_new, "share": daily["seconds"] / full["seconds"],
               "cpu_share": daily["cpu_seconds"] / full["cpu_seconds"], "dbt_share": daily["dbt_seconds"] / full["dbt_seconds"]}
     if not quiet:
@@ -88,18 +101,34 @@ def report(r: dict) -> str:
              f"{r[name]['dbt_seconds']:.1f}"] for name in ("full", "daily", "nothing new")]
     rows.append(["daily / full", "", f"{r['share']:.0%}", f"{r['cpu_share']:.0%}", f"{r['dbt_share']:.0%}"])
     return "\n".join([f"machine: {machine()}",
-                      f"{DAYS} days of history, scale {r['scale']} (seed {r['seed']}), {r['raw_rows']:,} raw rows stored", "",
+                      f"{r['days']} days of history, scale {r['scale']} (seed {r['seed']}), {r['raw_rows']:,} raw rows stored", "",
                       table(["refresh", "records fetched", "wall s", "CPU s", "dbt build s"], rows), "",
                       "slowest dbt models (s)", "",
                       table(["full", "s", "daily", "s"], [[f, f"{fs:.2f}", d, f"{ds:.2f}"] for (f, fs), (d, ds)
                                                          in zip(r["full"]["slowest"], r["daily"]["slowest"], strict=True)])])
 
 
+def history_report(results: dict[int, dict]) -> str:
+    """Each refresh at every history length, and the longest over the shortest (flat would be 1.0)."""
+    lengths = sorted(results)
+    short, long = results[lengths[0]], results[lengths[-1]]
+    rows = []
+    for name in ("full", "daily", "nothing new"):
+        rows.append([name, *(f"{results[d][name]['seconds']:.1f} / {results[d][name]['cpu_seconds']:.1f}" for d in lengths),
+                     f"{long[name]['seconds'] / short[name]['seconds']:.2f}", f"{long[name]['cpu_seconds'] / short[name]['cpu_seconds']:.2f}"])
+    return "\n".join([f"machine: {machine()}", f"scale {short['scale']} (seed {short['seed']}); raw rows stored: "
+                      + ", ".join(f"{d} days {results[d]['raw_rows']:,}" for d in lengths), "",
+                      table(["refresh", *(f"{d} days: wall s / CPU s" for d in lengths),
+                             f"wall {lengths[-1]} / {lengths[0]} days", f"CPU {lengths[-1]} / {lengths[0]} days"], rows)])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.daily", description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=10.0)
+    parser.add_argument("--days", type=int, default=DAYS)
+    parser.add_argument("--history", help="day counts to compare, like 30,180")
     args = parser.parse_args(argv)
-    run(args.scale)
+    run(args.scale, days=args.days, history=args.history)
 
 
 if __name__ == "__main__":

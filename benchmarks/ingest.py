@@ -21,6 +21,9 @@ Per endpoint:
 
 Contenders run alternately (A B C D, A B C D, ...); every run is checked to have loaded exactly
 the sandbox's activity rows before any time is printed. Ratios are taken pair by pair per round.
+Besides wall time, each run's CPU seconds are those of this process alone (every thread, plus any
+child it starts), never the sandbox's: the sandbox is its own process, so its encoding is not
+billed to the contender that waits for it.
 
     python -m benchmarks.ingest --records 100000 --repeats 3 [--endpoints mailchimp,ga4]
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -55,12 +59,26 @@ class Result:
     scale: float
     endpoint: str = "mailchimp"
     rounds: list[dict[str, tuple[int, float]]] = field(default_factory=list)  # contender -> (rows, seconds)
+    cpu: list[dict[str, float]] = field(default_factory=list)  # contender -> CPU seconds of this process, per round
 
     def rate(self, contender: str) -> list[float]:
         return [rows / seconds for r in self.rounds if contender in r for rows, seconds in [r[contender]]]
 
     def ratios(self, a: str, b: str) -> list[float]:
         return [(r[a][0] / r[a][1]) / (r[b][0] / r[b][1]) for r in self.rounds if a in r and b in r]
+
+    def cpu_per_million(self, contender: str) -> list[float]:
+        return [cpu[contender] / r[contender][0] * 1e6 for r, cpu in zip(self.rounds, self.cpu, strict=True) if contender in cpu]
+
+    def cpu_ratios(self, a: str, b: str) -> list[float]:
+        return [(cpu[a] / r[a][0]) / (cpu[b] / r[b][0]) for r, cpu in zip(self.rounds, self.cpu, strict=True)
+                if a in cpu and b in cpu]
+
+
+def process_cpu_seconds() -> float:
+    """CPU seconds of this process (all its threads) and its finished children: never the sandbox's process."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _auth(env: dict[str, str]) -> tuple[str, str]:
@@ -344,13 +362,14 @@ def run_endpoint(endpoint: str, records: int, repeats: int, contenders: tuple[st
             raise ValueError(f"unknown endpoint {endpoint!r}; choose from {', '.join(ENDPOINTS)}")
         for round_no in range(repeats):
             timings: dict[str, tuple[int, float]] = {}
+            cpu: dict[str, float] = {}
             for contender in contenders:
                 if contender not in contestants:
                     raise ValueError(f"unknown contender {contender!r}; choose from {', '.join(CONTENDERS)}")
                 db, scratch = work / f"{contender}-{round_no}.duckdb", work / str(round_no)
-                began = time.perf_counter()
+                began, cpu_began = time.perf_counter(), process_cpu_seconds()
                 rows = contestants[contender](db, scratch)
-                seconds = time.perf_counter() - began
+                seconds, cpu[contender] = time.perf_counter() - began, process_cpu_seconds() - cpu_began
                 want = capped_rows if contender == "dlt-default" else result.records
                 if rows != want:
                     raise AssertionError(f"{endpoint}: {contender} loaded {rows} rows, the sandbox served {want}")
@@ -358,6 +377,7 @@ def run_endpoint(endpoint: str, records: int, repeats: int, contenders: tuple[st
                 db.unlink(missing_ok=True)
                 shutil.rmtree(scratch, ignore_errors=True)
             result.rounds.append(timings)
+            result.cpu.append(cpu)
     return result
 
 
@@ -396,6 +416,13 @@ def report(results: dict[str, Result], contenders: tuple[str, ...]) -> str:
         if pairs:
             lines += ["", table(["ratio (pair by pair per round)", "min", "median", "max"],
                                 [[f"{a} / {b}", *(f"{v:.2f}" for v in spread(result.ratios(a, b)))] for a, b in pairs])]
+        lines += ["", "CPU seconds of the pipeline process alone (the sandbox is another process), per million rows", "",
+                  table(["contender", "CPU s / M rows min", "median", "max"],
+                        [[c, *(f"{v:.1f}" for v in spread(result.cpu_per_million(c)))] for c in contenders])]
+        cpu_pairs = [("ours", other) for other in ("floor", "dlt-parquet", "dlt-default") if "ours" in contenders and other in contenders]
+        if cpu_pairs:
+            lines += ["", table(["CPU per row (pair by pair per round)", "min", "median", "max"],
+                                [[f"{a} / {b}", *(f"{v:.2f}" for v in spread(result.cpu_ratios(a, b)))] for a, b in cpu_pairs])]
         lines.append("")
     return "\n".join(lines)
 

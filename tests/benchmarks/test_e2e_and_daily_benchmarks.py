@@ -37,3 +37,22 @@ def test_horizon_benchmark_counts_the_extra_requests_within_xs_limits():
     assert result["requests"]["default horizon"] > result["requests"]["lookback only"] > 0
     assert 0 < result["x_calls"]["x.liking_users"] <= 75
     assert "extra" in printed[1] and "allowed per 15 min" in printed[2]
+
+
+def test_history_table_divides_each_refresh_at_the_longest_history_by_the_shortest():
+    def refreshes(full, daily_, nothing):
+        return {name: {"seconds": s, "cpu_seconds": 2 * s} for name, s in (("full", full), ("daily", daily_), ("nothing new", nothing))}
+    results = {180: {"scale": 1.0, "seed": 7, "raw_rows": 60_000, **refreshes(90.0, 24.0, 20.0)},
+               30: {"scale": 1.0, "seed": 7, "raw_rows": 10_000, **refreshes(30.0, 20.0, 20.0)}}
+    text = daily.history_report(results)
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]] for line in text.splitlines()
+            if line.startswith("|") and line.split("|")[1].strip() in ("full", "daily", "nothing new")}
+    assert rows["full"] == ["30.0 / 60.0", "90.0 / 180.0", "3.00", "3.00"]
+    assert rows["daily"] == ["20.0 / 40.0", "24.0 / 48.0", "1.20", "1.20"]  # the shortest history first, whatever the order given
+    assert rows["nothing new"][-2:] == ["1.00", "1.00"]
+    assert "30 days 10,000" in text and "180 days 60,000" in text
+
+
+def test_history_needs_two_lengths():
+    with pytest.raises(ValueError, match="--history needs two or more day counts"):
+        daily.run(history="30")
