@@ -234,10 +234,11 @@ def dagster_main(start: date, end: date) -> None:
     from dagster_project.defs.ingestion import ingestion_assets
     from dagster_project.defs.resources import EngagementSettings
     from dagster_project.lib.run_window import range_tags
+    from dagster_project.lib.throwaway_instance import throwaway_instance
 
     assets = ingestion_assets()
     began = time.perf_counter()
-    result = dg.materialize(assets, resources={"engagement": EngagementSettings()}, instance=dg.DagsterInstance.ephemeral(),
+    result = dg.materialize(assets, resources={"engagement": EngagementSettings()}, instance=throwaway_instance(),
                             tags=range_tags(start, end), raise_on_error=False,
                             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
     failures = [str(e.step_failure_data.error.message).splitlines()[0] for e in result.get_step_failure_events()]

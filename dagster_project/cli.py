@@ -109,12 +109,13 @@ def run_refresh(start: date, end: date, *, quiet: bool = False, instance=None) -
 
     quiet: no Dagster or dbt log lines (dbt's stdout is swallowed); progress goes to whoever listens
     (dagster_project.lib.progress), warnings come back in the report. `instance`: where the run is
-    recorded; by default DAGSTER_HOME's instance when it is set, else an in-memory one."""
+    recorded; by default DAGSTER_HOME's instance when it is set, else an in-memory one (lib/throwaway_instance.py)."""
     import dagster as dg
 
     from dagster_project.lib.clients import check_clients
     from dagster_project.lib.dbt_manifest import ensure_manifest
     from dagster_project.lib.settings import load_settings
+    from dagster_project.lib.throwaway_instance import throwaway_instance
 
     check_window(start, end)
     settings = load_settings()
@@ -123,7 +124,7 @@ def run_refresh(start: date, end: date, *, quiet: bool = False, instance=None) -
     from dagster_project.definitions import defs
 
     if instance is None:
-        instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+        instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else throwaway_instance()
     began = time.monotonic()
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():  # dagster-dbt prints dbt's events
         result = dg.materialize(

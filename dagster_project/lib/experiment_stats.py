@@ -52,9 +52,11 @@ a negative planned share) is a caller's bug and raises ValueError.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -433,6 +435,22 @@ def parse_planned_split(value: str | Mapping[str, float] | None) -> dict[str, fl
     return {str(arm): float(share) for arm, share in split.items()}
 
 
+@contextlib.contextmanager
+def existing_objects_frozen() -> Iterator[None]:
+    """statsmodels' Holm branch ends every call with a full gc.collect(). In a process holding Dagster's and
+    dbt's definitions (~340k objects) each takes ~0.2 s: ~1.5 s of a refresh with seven experiments.
+    gc.freeze() leaves the objects that exist now out of collections (nothing here frees them), so each
+    collect sees only what the statistics made; gc.unfreeze() hands them back."""
+    if gc.get_freeze_count():  # someone else froze them: leave their freeze alone
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def analyse_all(arms_rows: Any, experiments_rows: Any, min_units_per_arm: int = DEFAULT_MIN_UNITS_PER_ARM) -> list[dict]:
     """Result rows of every experiment in `experiments_rows` (dim_experiment-like).
 
@@ -451,21 +469,22 @@ def analyse_all(arms_rows: Any, experiments_rows: Any, min_units_per_arm: int = 
             metrics.append({key: record.get(key) for key in ("arm", "metric", "kind", "value", "sum_sq")})
 
     results: list[dict] = []
-    for experiment in sorted(_records(experiments_rows), key=lambda r: str(r["experiment_id"])):
-        arms, metrics = by_experiment.get(experiment["experiment_id"], ({}, []))
-        alpha = experiment.get("alpha")
-        results.extend(
-            analyse_experiment(
-                experiment_id=experiment["experiment_id"],
-                alpha=DEFAULT_ALPHA if alpha is None else float(alpha),
-                control_arm=experiment["control_arm"],
-                planned_split=parse_planned_split(experiment.get("planned_split")),
-                arms=list(arms.values()),
-                metrics=metrics,
-                primary_metric=experiment.get("primary_metric"),
-                min_units_per_arm=min_units_per_arm,
+    with existing_objects_frozen():
+        for experiment in sorted(_records(experiments_rows), key=lambda r: str(r["experiment_id"])):
+            arms, metrics = by_experiment.get(experiment["experiment_id"], ({}, []))
+            alpha = experiment.get("alpha")
+            results.extend(
+                analyse_experiment(
+                    experiment_id=experiment["experiment_id"],
+                    alpha=DEFAULT_ALPHA if alpha is None else float(alpha),
+                    control_arm=experiment["control_arm"],
+                    planned_split=parse_planned_split(experiment.get("planned_split")),
+                    arms=list(arms.values()),
+                    metrics=metrics,
+                    primary_metric=experiment.get("primary_metric"),
+                    min_units_per_arm=min_units_per_arm,
+                )
             )
-        )
     return results
 
 

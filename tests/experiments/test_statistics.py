@@ -20,6 +20,7 @@ from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_effectsize, proportions_ztest
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
+from dagster_project.lib import experiment_stats
 from dagster_project.lib.experiment_stats import (
     RESULT_COLUMNS,
     RESULT_SCHEMA,
@@ -479,6 +480,24 @@ def test_analyse_all_groups_long_rows_and_writes_with_duckdb(cheap_gc):
     assert (types["arm_units"], types["p_value"], types["is_primary"], types["decision"]) == ("BIGINT", "DOUBLE", "BOOLEAN", "VARCHAR")
     assert connection.execute("select count(*) from fct_experiment_results").fetchone() == (3,)
 
+
+
+def test_analyse_all_freezes_the_existing_heap_only_while_it_runs_and_leaves_a_callers_freeze_alone():
+    arms_rows, experiments_rows = long_tables()
+    assert gc.get_freeze_count() == 0
+    seen = []
+    with pytest.MonkeyPatch.context() as mp:  # the freeze is on while statsmodels' Holm runs its gc.collect()
+        real = experiment_stats.multipletests
+        mp.setattr(experiment_stats, "multipletests", lambda *a, **k: seen.append(gc.get_freeze_count()) or real(*a, **k))
+        results = analyse_all(arms_rows, experiments_rows, min_units_per_arm=30)
+    assert seen and all(count > 0 for count in seen)
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        assert analyse_all(arms_rows, experiments_rows, min_units_per_arm=30) == results
+        assert gc.get_freeze_count() > 0  # the caller's freeze is still in place
+    finally:
+        gc.unfreeze()
 
 def test_format_results_table():
     base = {"experiment_id": "mailchimp:abc", "arm": "b", "is_primary": True, "p_value_adjusted": 0.0123, "decision": "significant_positive"}
