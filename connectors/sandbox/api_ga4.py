@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -217,8 +218,8 @@ def run_report(req: Request) -> Response:
         first = RETENTION_START
 
     filter_key = json.dumps(dimension_filter, sort_keys=True) if dimension_filter is not None else None
-    groups, keys = _grouped(req.world, scope, tuple(dims), tuple(metrics), filter_key, bool(body.get("keepEmptyRows")),
-                            first, min(last, today))
+    groups, keys = _grouped_once(req.world, scope, tuple(dims), tuple(metrics), filter_key, bool(body.get("keepEmptyRows")),
+                                 first, min(last, today))
     metadata: dict = {"currencyCode": "EUR", "timeZone": GA4_TIME_ZONE}
     if CARDINALITY_LIMIT is not None and len(groups) > CARDINALITY_LIMIT:
         groups = _fold_into_other(groups, dims, CARDINALITY_LIMIT)
@@ -314,6 +315,21 @@ def _matches(expression: dict, row: Any, dimensions: dict) -> bool:
     if match_type == "PARTIAL_REGEXP":
         return re.search(wanted, value) is not None
     return value == wanted
+
+
+_GROUPING_LOCKS: dict[tuple, threading.Lock] = {}
+_GROUPING_LOCKS_GUARD = threading.Lock()
+
+
+def _grouped_once(world: World, *report: Any) -> tuple[dict, list]:
+    """`_grouped`, built by one request at a time per report. A big world's grouping takes seconds of
+    this process's one interpreter; a client that timed out and asks again, or several pages asked at
+    once, wait for the grouping in progress and then read the cache, instead of each building it again
+    beside the others (which made every answer slower, and timed-out retries pile up)."""
+    with _GROUPING_LOCKS_GUARD:
+        lock = _GROUPING_LOCKS.setdefault((id(world), *report), threading.Lock())
+    with lock:
+        return _grouped(world, *report)
 
 
 @lru_cache(maxsize=16)
