@@ -438,7 +438,7 @@ def parse_planned_split(value: str | Mapping[str, float] | None) -> dict[str, fl
 @contextlib.contextmanager
 def existing_objects_frozen() -> Iterator[None]:
     """statsmodels' Holm branch ends every call with a full gc.collect(). In a process holding Dagster's and
-    dbt's definitions (~340k objects) each takes ~0.2 s: ~1.5 s of a refresh with seven experiments.
+    dbt's definitions (~340k objects) each takes ~0.2 s: ~1.5 s of a refresh of the test world.
     gc.freeze() leaves the objects that exist now out of collections (nothing here frees them), so each
     collect sees only what the statistics made; gc.unfreeze() hands them back."""
     if gc.get_freeze_count():  # someone else froze them: leave their freeze alone
