@@ -39,11 +39,10 @@ def close(expected: float) -> object:
 
 @pytest.fixture
 def cheap_gc():
-    # statsmodels' Holm calls gc.collect() on every call; freezing the heap this test module
-    # built keeps that collection small, so hundreds of experiments stay fast.
-    gc.freeze()
-    yield
-    gc.unfreeze()
+    # statsmodels' Holm calls gc.collect() on every call: the product's own freeze keeps that
+    # collection small here too, so hundreds of experiments stay fast.
+    with experiment_stats.existing_objects_frozen():
+        yield
 
 
 def arm(name: str, units: int, excluded: int = 0) -> dict:
@@ -481,7 +480,6 @@ def test_analyse_all_groups_long_rows_and_writes_with_duckdb(cheap_gc):
     assert connection.execute("select count(*) from fct_experiment_results").fetchone() == (3,)
 
 
-
 def test_analyse_all_freezes_the_existing_heap_only_while_it_runs_and_leaves_a_callers_freeze_alone():
     arms_rows, experiments_rows = long_tables()
     assert gc.get_freeze_count() == 0
@@ -498,6 +496,7 @@ def test_analyse_all_freezes_the_existing_heap_only_while_it_runs_and_leaves_a_c
         assert gc.get_freeze_count() > 0  # the caller's freeze is still in place
     finally:
         gc.unfreeze()
+
 
 def test_format_results_table():
     base = {"experiment_id": "mailchimp:abc", "arm": "b", "is_primary": True, "p_value_adjusted": 0.0123, "decision": "significant_positive"}
