@@ -6,16 +6,20 @@ counts towards the pipeline's memory, and its JSON encoding never competes for t
 
 from __future__ import annotations
 
+import ctypes
+import gc
+import json
 import os
 import platform
 import re
+import signal
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -24,6 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # raw records the sandbox serves per 1.0 of scale (1,000 people, 28 days), all streams together;
 # measured on seed 7 (see benchmarks/README.md); used to pick a scale for a target record count
 RECORDS_PER_SCALE_28_DAYS = 18_250
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 @dataclass
@@ -74,42 +79,87 @@ def sandbox_process(scale: float, seed: int = 7, days: int = 28, timeout: float 
 
 
 @contextmanager
-def sandbox_per_api(scale: float, seed: int = 7, days: int = 28) -> Iterator[tuple[dict[str, str], dict[str, Sandbox]]]:
-    """One sandbox process per API (the same world in each), as the real APIs are separate services: a
-    big answer of one does not hold up another's in a shared process. Yields the settings that point
-    each source at its own sandbox, and the sandboxes by source."""
+def sandbox_per_api(scale: float, seed: int = 7, days: int = 28, timeout: float = 3600,
+                    latency_ms: float = 0.0) -> Iterator[tuple[dict[str, str], dict[str, Sandbox]]]:
+    """One sandbox server process per API, as the real APIs are separate services: a big answer of
+    one does not hold up another's, and no API's answers wait on another's for the interpreter.
+    Yields the settings that point each source at its own server, and the servers by source.
+
+    The world is built once: a parent process builds it, then forks one server per API, and the
+    children share its pages copy-on-write (the heap is frozen first, so their garbage collector
+    never writes to them). A 10M-record world takes 6.5 GB: six copies would not fit this machine.
+    Every `Sandbox` yielded has the parent as its `process`; its process tree is all of them."""
     from connectors.registry import SOURCES
 
-    with ExitStack() as stack:
-        # started together: each builds its world at the same time
-        starting = {source.name: stack.enter_context(_starting(scale, seed, days)) for source in SOURCES}
-        sandboxes = {name: start() for name, start in starting.items()}
-        env = dict(next(iter(sandboxes.values())).env)
-        for source in SOURCES:
-            env.update({k: v for k, v in sandboxes[source.name].env.items() if k in source.variables})
-        yield env, sandboxes
-
-
-@contextmanager
-def _starting(scale: float, seed: int, days: int) -> Iterator:
-    """A sandbox process started now; calling the yielded function waits until it serves."""
-    context = sandbox_process(scale, seed=seed, days=days)
-    holder: dict[str, Sandbox] = {}
-    thread = threading.Thread(target=lambda: holder.setdefault("sandbox", context.__enter__()), daemon=True)
-    thread.start()
-
-    def start() -> Sandbox:
-        thread.join()
-        if "sandbox" not in holder:
-            raise RuntimeError("a sandbox process did not start")
-        return holder["sandbox"]
-
+    env = {**os.environ, "ENGAGEMENT_SANDBOX_RATE_WINDOW_SECONDS": os.environ.get("ENGAGEMENT_SANDBOX_RATE_WINDOW_SECONDS", "3")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from benchmarks.common import serve_forked; serve_forked(*sys.argv[1:])",
+         str(scale), str(seed), str(days), str(latency_ms)],
+        stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT, env=env,
+    )
     try:
-        yield start
+        served: dict[str, dict] = {}
+        deadline = time.monotonic() + timeout
+        assert proc.stdout is not None
+        while len(served) < len(SOURCES) and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the forked sandboxes exited with {proc.wait()} before they served")
+            if line.startswith("{"):
+                child = json.loads(line)
+                served[child["api"]] = child
+        if len(served) < len(SOURCES):
+            raise RuntimeError("the forked sandboxes did not start in time")
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
+        sandboxes = {name: Sandbox(child["url"], child["env"], proc) for name, child in served.items()}
+        settings = dict(next(iter(sandboxes.values())).env)
+        for source in SOURCES:
+            settings.update({k: v for k, v in sandboxes[source.name].env.items() if k in source.variables})
+        yield settings, sandboxes
     finally:
-        thread.join()
-        if "sandbox" in holder:
-            context.__exit__(None, None, None)
+        proc.terminate()  # the parent stops its children before it exits
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def serve_forked(scale: str, seed: str, days: str, latency_ms: str) -> None:
+    """The parent of `sandbox_per_api`: build the world, fork a server per API, wait for SIGTERM."""
+    from connectors.registry import SOURCES
+    from connectors.sandbox.server import SandboxServer
+    from connectors.sandbox.world import World, WorldConfig
+
+    world = World(WorldConfig.at_scale(float(scale), seed=int(seed), days=int(days)))
+    gc.collect()
+    gc.freeze()  # the children's collections then never touch (and so never copy) the world's pages
+    sys.stdout.flush()
+    children = []
+    for source in SOURCES:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # never outlive a killed parent
+            server = SandboxServer(world, latency=float(latency_ms) / 1000).start()
+            line = json.dumps({"api": source.name, "url": server.url, "env": server.env()}) + "\n"
+            os.write(1, line.encode())  # one write per child, so the lines never interleave
+            while True:
+                time.sleep(3600)
+        children.append(pid)
+
+    def stop(*_: object) -> None:
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for child in children:
+            os.waitpid(child, 0)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    while True:
+        time.sleep(3600)
 
 
 def machine() -> str:

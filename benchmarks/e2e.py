@@ -1,10 +1,11 @@
 """End to end, fetch to published snapshot, at 100k, 1M and 10M raw records (issue 5, items 2 and 4),
 on DuckDB and, with `--engines duckdb,spark`, on a local Spark (issue 13) against the same sandbox.
 
-For each target record count a sandbox process (benchmarks.common.sandbox_process) serves a world of
-the matching scale, and the real `engagement refresh` over the world's whole window runs in its own
-process against a fresh warehouse, serving file and DAGSTER_HOME. While it runs, a thread samples the
-resident memory of the refresh's process tree (the Python process and dbt's subprocess) every ~100 ms.
+For each target record count one sandbox process per API (benchmarks.common.sandbox_per_api: a world
+of the matching scale built once and shared copy-on-write) serves the APIs as separate services, and
+the real `engagement refresh` over the world's whole window runs in its own process against a fresh
+warehouse, serving file and DAGSTER_HOME. While it runs, a thread samples the resident memory of
+the refresh's process tree (the Python process and dbt's subprocess) every ~100 ms.
 
 Stage times come from what the run records, not from guesses:
 
@@ -41,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.common import RECORDS_PER_SCALE_28_DAYS, REPO_ROOT, Sandbox, machine, sandbox_process, table
+from benchmarks.common import RECORDS_PER_SCALE_28_DAYS, REPO_ROOT, Sandbox, machine, sandbox_per_api, table
 from connectors.registry import SOURCES
 
 DEFAULT_RECORDS = (100_000, 1_000_000)
@@ -112,6 +113,15 @@ def rss(pid: int) -> int:
         return 0
 
 
+def pss(pid: int) -> int:
+    """Proportional set size of one process: its share of pages it shares with others (forked servers)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("Pss:"))
+    except (OSError, StopIteration, ValueError):
+        return rss(pid)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process so far."""
     try:
@@ -120,6 +130,14 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    return sum(cpu_seconds(p) for p in tree(pid))
+
+
+def tree_pss(pid: int) -> int:
+    return sum(pss(p) for p in tree(pid))
 
 
 @dataclass(frozen=True)
@@ -186,8 +204,8 @@ class SandboxStats:
     scale: float
     people: int
     ready_seconds: float  # world generation + server start
-    rss_ready: int
-    peak_rss: int
+    pss_ready: int  # bytes: proportional set size of all the sandbox processes once they serve
+    pss_after: int  # bytes: the same after the runs
 
 
 @dataclass
@@ -365,7 +383,7 @@ def refresh_once(sandbox: Sandbox, target_records: int, scale: float, days: int,
     events_path = workdir / "events.json"
     cmd = [sys.executable, "-c", "import sys; from benchmarks.e2e import refresh_child; sys.exit(refresh_child(sys.argv[1:]))",
            str(events_path), "refresh", "--start", str(start), "--end", str(end)]
-    sandbox_cpu = cpu_seconds(sandbox.process.pid)
+    sandbox_cpu = tree_cpu_seconds(sandbox.process.pid)
     with open(workdir / "refresh.out", "w") as out, open(workdir / "refresh.err", "w") as err:
         t0 = time.time()
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=err)
@@ -380,7 +398,7 @@ def refresh_once(sandbox: Sandbox, target_records: int, scale: float, days: int,
         finally:
             sampler.stop()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    sandbox_cpu = cpu_seconds(sandbox.process.pid) - sandbox_cpu
+    sandbox_cpu = tree_cpu_seconds(sandbox.process.pid) - sandbox_cpu
     if proc.returncode != 0 or not events_path.exists():
         tail = ((workdir / "refresh.out").read_text() + (workdir / "refresh.err").read_text()).strip().splitlines()[-15:]
         raise BenchmarkFailed(f"refresh exited {proc.returncode} at {target_records:,} records:\n" + "\n".join(tail))
@@ -477,10 +495,11 @@ def render(runs_by_target: dict[int, list[RunResult]], sandboxes: list[SandboxSt
     header = ["stream"] + [h for t in targets for h in (f"records @{med[t].records:,}", "fetch s", "load s")]
     parts.append("Per stream (the median run of each scale)\n\n" + table(header, rows))
 
-    rows = [[s.target_records, s.scale, s.people, round(s.ready_seconds, 1), _mib(s.rss_ready), _mib(s.peak_rss),
+    rows = [[s.target_records, s.scale, s.people, round(s.ready_seconds, 1), _mib(s.pss_ready), _mib(s.pss_after),
              round(statistics.median(r.sandbox_cpu for r in runs_by_target[s.target_records]), 1)] for s in sandboxes]
-    parts.append("The sandbox process (not counted above; it shares the cores with the refresh)\n\n" + table(
-        ["target records", "scale", "people", "world + start s", "RSS at start MiB", "peak RSS MiB", "CPU s per refresh"], rows))
+    parts.append("The sandbox processes, one per API over one shared world (not counted above; they share the cores with "
+                 "the refresh)\n\n" + table(
+        ["target records", "scale", "people", "world + start s", "PSS at start MiB", "PSS after MiB", "CPU s per refresh"], rows))
     return "\n\n".join(parts)
 
 
@@ -512,14 +531,6 @@ def _engines(engines: str | Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-def _peak_rss(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
-    except (OSError, StopIteration, ValueError):
-        return 0
-
-
 def run(records: Sequence[int] = DEFAULT_RECORDS, seed: int = 7, days: int = 28, repeat: int = 1,
         interval: float = 0.1, keep: bool = False, out: Callable[[str], None] = print,
         engines: str | Sequence[str] = ("duckdb",), **_: object) -> E2EResult:
@@ -539,7 +550,7 @@ def run(records: Sequence[int] = DEFAULT_RECORDS, seed: int = 7, days: int = 28,
 
         out(f"spark: pyspark {version('pyspark')}, dbt-spark {version('dbt-spark')}, `session` method, local[*]")
     out(f"command: `{command}`")
-    out(f"each scale: `engagement sandbox --scale S --seed {seed} --days {days}` in its own process; "
+    out(f"each scale: a sandbox world (`--scale S --seed {seed} --days {days}`) built once, one server process per API; "
         f"`engagement refresh --start {WORLD_START} --end {WORLD_START + timedelta(days=days)}` "
         f"(ENGAGEMENT_LOOKBACK_DAYS={LOOKBACK_DAYS}) in a subprocess with a fresh warehouse and DAGSTER_HOME; "
         f"RSS of its process tree sampled every {interval * 1000:.0f} ms; {repeat} run(s) per scale\n")
@@ -550,9 +561,11 @@ def run(records: Sequence[int] = DEFAULT_RECORDS, seed: int = 7, days: int = 28,
         scale = scale_for(target, days)
         out(f"- {target:,} records: scale {scale} ({people_for(scale):,} people), seed {seed}: starting the sandbox ...")
         began = time.monotonic()
-        with sandbox_process(scale, seed=seed, days=days, timeout=3600) as sandbox:
+        with sandbox_per_api(scale, seed=seed, days=days, timeout=3600) as (settings, by_api):
             ready = time.monotonic() - began
-            stats = SandboxStats(target, scale, people_for(scale), ready, rss(sandbox.process.pid), 0)
+            first = next(iter(by_api.values()))  # any of them answers the truth: each holds the whole world
+            sandbox = Sandbox(first.url, settings, first.process)
+            stats = SandboxStats(target, scale, people_for(scale), ready, tree_pss(sandbox.process.pid), 0)
             for engine in engines:
                 for i in range(repeat):
                     workdir = Path(tempfile.mkdtemp(prefix=f"engagement-bench-e2e-{engine}-{target}-"))
@@ -564,7 +577,7 @@ def run(records: Sequence[int] = DEFAULT_RECORDS, seed: int = 7, days: int = 28,
                     runs_by_engine[engine].setdefault(target, []).append(result)
                     out(f"  {engine} run {i + 1}/{repeat}: {result.records:,} records in {result.total:.1f} s, truth equal, "
                         f"peak tree RSS {_mib(result.peak_tree)} MiB" + (f" (kept in {workdir})" if keep else ""))
-            stats.peak_rss = _peak_rss(sandbox.process.pid)
+            stats.pss_after = tree_pss(sandbox.process.pid)
         sandboxes.append(stats)
     all_runs = [r for engine in engines for t in records for r in runs_by_engine[engine][t]]
     parts = [engine_table(all_runs)] if len(engines) > 1 else []
