@@ -367,7 +367,7 @@ class ApiClient:
                 self._backoff(attempt)
                 continue
             except requests.exceptions.RequestException as exc:
-                raise ApiError(self.source, endpoint, None, redact(_describe(exc), self.secrets())) from None
+                raise ApiError(self.source, endpoint, None, redact(_describe(exc, self.timeout[1]), self.secrets())) from None
 
             if 300 <= response.status_code < 400:
                 target = redact(response.headers.get("Location", "?"), self.secrets())
@@ -452,11 +452,13 @@ class _BodyNotJson(Exception):
     pass
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: Exception, read_timeout: float) -> str:
     kind = type(exc).__name__
     reason = str(exc)
     if "Read timed out" in reason:
-        return f"{kind}: read timed out after retries"
+        # a retry may also meet the API's concurrency limit while it still works on the abandoned request
+        return (f"{kind}: read timed out after retries (each waited {read_timeout:g} s for an answer; if the API is slow "
+                f"to answer big requests, raise ENGAGEMENT_HTTP_READ_TIMEOUT_SECONDS)")
     if "Max retries exceeded" in reason:
         inner = re.search(r"\(Caused by (\w+)", reason)
         return f"{kind}: gave up after retries ({inner.group(1) if inner else 'connection failed'})"

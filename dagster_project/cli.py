@@ -37,17 +37,18 @@ from dagster_project.lib.run_window import range_tags
 
 REPO_ROOT = PROJECT_ROOT
 
-DESCRIPTION = """Cross-channel engagement metrics: pull GA4, Mailchimp, X, Facebook Pages and HubSpot into DuckDB,
+DESCRIPTION = """Cross-channel engagement metrics: pull GA4, Mailchimp, X, Facebook Pages, LinkedIn and HubSpot into DuckDB,
 build the dbt models, check them and publish a read-only snapshot for BI tools."""
 
 VARIABLES = """configuration (environment variables; the project's .env fills in any that are not set):
   ENGAGEMENT_PII_SALT        required: salt of the person ids in the serving snapshot
-  ENGAGEMENT_SOURCES         enabled sources (default ga4,mailchimp,x,facebook,hubspot)
+  ENGAGEMENT_SOURCES         enabled sources (default ga4,mailchimp,x,facebook,linkedin,hubspot)
   ENGAGEMENT_WAREHOUSE       working DuckDB file (default warehouse/engagement.duckdb in the project)
   ENGAGEMENT_SERVING         published snapshot (default warehouse/serving.duckdb in the project)
   ENGAGEMENT_LOOKBACK_DAYS   days re-read before the window for late data (default 7)
   ENGAGEMENT_HORIZON_DAYS    interactions of posts and sends younger than this are re-read (default 30)
   ENGAGEMENT_COUNTER_HORIZON_DAYS  lifetime counters of posts and sends younger than this (default 90)
+  ENGAGEMENT_HTTP_READ_TIMEOUT_SECONDS  wait for an API's answer before a retry (default 30)
   ENGAGEMENT_ENGINE          where dbt runs: duckdb (default) or spark (SPARK_METHOD, see .env.example)
   ENGAGEMENT_LAKE            spark: raw Parquet, Spark's tables, the published marts (default warehouse/lake)
   per source                 credentials and base URLs, listed in .env.example

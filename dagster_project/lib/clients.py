@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from connectors.http import ApiClient, RequestStats, RetryPolicy
+from connectors.http import DEFAULT_TIMEOUT, ApiClient, RequestStats, RetryPolicy
 from connectors.registry import SOURCES, source
 from connectors.streams import StreamSpec
 from dagster_project.lib.settings import Settings
@@ -34,4 +34,5 @@ def build_client(
     declared = source(name)
     return declared.client_class.from_settings(
         **declared.client_arguments(settings.get), on_progress=on_progress, policy=policy or RetryPolicy(),
+        timeout=(DEFAULT_TIMEOUT[0], settings.read_timeout),
     )

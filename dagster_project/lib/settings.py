@@ -37,6 +37,7 @@ class Settings:
     engine: str = "duckdb"  # ENGAGEMENT_ENGINE: where dbt runs (duckdb, or spark over Parquet in `lake`)
     lake: str = DEFAULT_LAKE  # ENGAGEMENT_LAKE: where raw Parquet lands when the engine is spark
     spark_method: str = "session"  # SPARK_METHOD: a local Spark in dbt's process, or a cluster (thrift, http)
+    read_timeout: float = 30.0  # ENGAGEMENT_HTTP_READ_TIMEOUT_SECONDS: longest wait for an API's answer before a retry
 
     def get(self, name: str) -> str | None:
         value = self.values.get(name)
@@ -84,6 +85,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"ENGAGEMENT_ENGINE must be one of {', '.join(ENGINES)} (got {engine!r})")
     spark_method = _spark_method(env) if engine == "spark" else "session"
     lake = env.get("ENGAGEMENT_LAKE", "").strip()
+    read_timeout = _seconds(env, "ENGAGEMENT_HTTP_READ_TIMEOUT_SECONDS", 30.0)
     return Settings(
         warehouse=project_path(env.get("ENGAGEMENT_WAREHOUSE"), DEFAULT_WAREHOUSE),
         serving=project_path(env.get("ENGAGEMENT_SERVING"), DEFAULT_SERVING),
@@ -97,6 +99,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # a URI is the lake loader's to judge (it names the schemes it cannot write)
         lake=lake if "://" in lake else project_path(lake, DEFAULT_LAKE),
         spark_method=spark_method,
+        read_timeout=read_timeout,
     )
 
 
@@ -117,6 +120,17 @@ def _days(env: Mapping[str, str], name: str, default: int) -> int:
     if not text.isdigit() or int(text) > 365:
         raise ConfigError(f"{name} must be a whole number of days from 0 to 365 (got {text!r})")
     return int(text)
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip() or str(default)
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 1 <= seconds <= 3600:
+        raise ConfigError(f"{name} must be a number of seconds from 1 to 3600 (got {text!r})")
+    return seconds
 
 
 _KNOWN = {name for source in SOURCES for name in source.variables}

@@ -96,3 +96,14 @@ def test_a_failed_per_item_read_starts_no_further_item(ordered):
     with pytest.raises(ApiError, match="retired"):
         list(pages_on_threads([job(i) for i in range(10)], workers=1, depth=2, ordered=ordered))
     assert started == [0]
+
+
+def test_an_answer_slower_than_the_read_timeout_fails_naming_the_setting_that_raises_it(sandbox, fast_retries):
+    sandbox.faults.add(FaultRule(endpoint="probe.items", kind="slow", seconds=1.5, times=None))
+    client = _Probe(base_url=sandbox.url, policy=fast_retries, timeout=(5.0, 0.5))
+    with pytest.raises(ApiError, match=r"read timed out after retries \(each waited 0.5 s .*ENGAGEMENT_HTTP_READ_TIMEOUT_SECONDS"):
+        client.request("GET", f"{sandbox.url}/_probe/items", endpoint="contacts")
+    sandbox.faults.clear()
+    patient = _Probe(base_url=sandbox.url, policy=fast_retries, timeout=(5.0, 3.0))
+    sandbox.faults.add(FaultRule(endpoint="probe.items", kind="slow", seconds=1.5, times=None))
+    assert patient.request("GET", f"{sandbox.url}/_probe/items", endpoint="contacts")["total_items"] == 10

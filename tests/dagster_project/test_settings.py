@@ -65,3 +65,18 @@ def test_missing_pii_salt_is_named(value):
 
 def test_settings_repr_never_shows_the_salt():
     assert SANDBOX["ENGAGEMENT_PII_SALT"] not in repr(load_settings(SANDBOX))
+
+
+def test_read_timeout_defaults_to_30_seconds_and_reaches_every_client():
+    from dagster_project.lib.clients import build_client
+
+    assert load_settings(SANDBOX).read_timeout == 30.0
+    settings = load_settings({**SANDBOX, "ENGAGEMENT_HTTP_READ_TIMEOUT_SECONDS": "120"})
+    assert {name: build_client(name, settings).timeout for name in settings.sources} == {
+        name: (5.0, 120.0) for name in settings.sources}
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon", "7200"])
+def test_malformed_read_timeout_is_named(value):
+    with pytest.raises(ConfigError, match=r"ENGAGEMENT_HTTP_READ_TIMEOUT_SECONDS must be a number of seconds from 1 to 3600"):
+        load_settings({**SANDBOX, "ENGAGEMENT_HTTP_READ_TIMEOUT_SECONDS": value})
