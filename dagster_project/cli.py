@@ -89,6 +89,8 @@ class RefreshReport:
     lake: str = ""  # on Spark: where raw Parquet, Spark's tables and the published marts live
     warnings: list[str] = field(default_factory=list)  # warning log lines and failed warn-severity checks
     run_id: str = ""
+    # nothing new: (run id, time) of the published snapshot whose inputs this run found unchanged (lib/build_state.py)
+    unchanged_since: tuple[str, object] | None = None
 
 
 def parse_day(text: str, flag: str) -> date:
@@ -150,6 +152,12 @@ def run_refresh(start: date, end: date, *, quiet: bool = False, instance=None) -
             requests=int(md.get("requests", 0)), retries=int(md.get("retries", 0)),
             written=int(md.get("inserted", 0)), stored=int(md.get("table_rows", 0)),
         ))
+    unchanged_since = None
+    if result.success and published is None:
+        from dagster_project.lib.build_state import published as published_inputs
+
+        last = published_inputs(settings.warehouse)
+        unchanged_since = (last[1], last[2]) if last else None
     failures = []
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error
@@ -159,7 +167,7 @@ def run_refresh(start: date, end: date, *, quiet: bool = False, instance=None) -
     return RefreshReport(start, end, result.success, list(streams.values()), failures, time.monotonic() - began, published,
                          warehouse=settings.warehouse, serving=settings.serving,
                          lake=settings.lake if settings.engine == "spark" else "", warnings=run_warnings(instance, result),
-                         run_id=result.run_id)
+                         run_id=result.run_id, unchanged_since=unchanged_since)
 
 
 def run_warnings(instance, result) -> list[str]:
@@ -233,6 +241,10 @@ def format_report(report: RefreshReport) -> str:
         lines.append(f"FAILED {failure}")
     if report.published:
         lines.append(f"published {report.published['path']} (snapshot {report.published['snapshot_id']})")
+    elif report.unchanged_since:
+        run_id, at = report.unchanged_since
+        lines.append(f"nothing new: the raw tables, models and settings are those of the snapshot published at {at} "
+                     f"(run {run_id}); dbt build, the statistics and publish were skipped, and the snapshot is current")
     elif not report.success:
         lines.append("not published: the serving snapshot is unchanged")
     if report.warehouse:

@@ -16,6 +16,7 @@ from dagster_project.defs.experiments import RESULTS_KEY as EXPERIMENT_RESULTS_K
 from dagster_project.defs.partitions import SINGLE_RUN
 from dagster_project.defs.resources import EngagementSettings
 from dagster_project.defs.transform import engagement_dbt_models
+from dagster_project.lib import build_state
 from dagster_project.lib.engine import is_spark, write_lake_marts
 from dagster_project.lib.publish import publish_snapshot
 from dagster_project.lib.run_window import BACKFILL_TAG, run_window, spanning_window
@@ -94,6 +95,7 @@ def publish(context: dg.AssetExecutionContext, engagement: EngagementSettings) -
     settings = engagement.load()
     window = publish_window(context.instance, context.run.tags)
     result = publish_snapshot(settings.warehouse, settings.serving, settings.pii_salt, window=window)
+    build_state.mark_published(settings.warehouse, context.run.run_id)  # a re-run with the same inputs may skip
     if is_spark(settings):  # lake readers get the same salted marts as Parquet
         context.log.info(f"marts written as Parquet to {write_lake_marts(settings)}")
     engaged = engaged_users_by_channel(settings.warehouse)

@@ -13,10 +13,13 @@ from packaging import version
 
 from dagster_project.defs.partitions import SINGLE_RUN
 from dagster_project.defs.resources import EngagementSettings
+from dagster_project.lib import build_state
 from dagster_project.lib import progress as run_progress
 from dagster_project.lib.dbt_manifest import keep_partial_parse, prune_run_targets, run_target
 from dagster_project.lib.dbt_translator import LayeredDbtTranslator
 from dagster_project.lib.engine import dbt_build_args, dbt_environment, dbt_target, is_spark, parse_state_key, read_back_exports
+from dagster_project.lib.run_window import run_window
+from dagster_project.lib.settings import Settings
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_models"
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -40,6 +43,18 @@ def engagement_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource
     # the engine picks the target, never an exported DBT_TARGET (that is for MetricFlow's serving reads)
     if dbt.target != dbt_target(settings):
         dbt = dbt.model_copy(update={"target": dbt_target(settings)})
+    fingerprint = None
+    if not is_spark(settings) and set(context.selected_asset_keys) == set(engagement_dbt_models.keys):
+        fingerprint = build_state.inputs_fingerprint(settings.warehouse, dbt_project.manifest_path,
+                                                     build_inputs(settings, context.run.tags, dbt.target))
+        last = build_state.published(settings.warehouse)
+        if last and last[0] == fingerprint and Path(settings.serving).exists():
+            # nothing yielded: the statistics and publish downstream are skipped too (lib/build_state.py)
+            context.log.info(f"nothing new: the inputs equal those of the snapshot run {last[1]} published at {last[2]}; "
+                             "dbt build, the statistics and publish are skipped")
+            run_progress.report("dbt_skipped")
+            return
+    build_state.building(settings.warehouse, fingerprint, context.run.run_id)
     state_key = parse_state_key(settings)
     target = run_target(context.op_execution_context.op.name, context.run.run_id, state_key)
     invocation = dbt.cli(["build", *dbt_build_args(settings)], context=context, target_path=target)
@@ -65,6 +80,13 @@ def engagement_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource
         builds_marts = any(key.path[0] == "marts" for key in context.selected_asset_keys)
         exported = read_back_exports(settings, required=builds_marts)
         context.log.info(f"read back from Spark: {sum(exported.values())} rows in {len(exported)} tables")
+
+
+def build_inputs(settings: Settings, tags, target: str) -> list[tuple[str, object]]:
+    """What dbt and publish read besides the raw tables and the project's code (lib/build_state.py)."""
+    return [("window", run_window(tags)), ("dbt_args", dbt_build_args(settings)), ("dbt_env", sorted(dbt_environment(settings).items())),
+            ("target", target), ("horizon_days", settings.horizon.days), ("serving", Path(settings.serving).resolve()),
+            ("salt", settings.pii_salt), ("engine", settings.engine)]
 
 
 class VenvDbtCliResource(DbtCliResource):

@@ -15,7 +15,7 @@ _listeners: list[Listener] = []
 
 
 def report(event: str, **fields: Any) -> None:
-    """event: stream_started, stream_progress, stream_done, stream_skipped, dbt_node_done, step_done."""
+    """event: stream_started, stream_progress, stream_done, stream_skipped, dbt_node_done, dbt_done, dbt_skipped, step_done."""
     for listener in list(_listeners):
         listener(event, fields)
 

@@ -64,6 +64,9 @@ class RunDisplay:
                 self.phase_statuses[phase][fields["status"] or "done"] += 1
                 self._update(phase, total=self.phase_totals.get(phase), advance=1,
                              detail=phase_detail(self.phase_statuses[phase]))
+        elif event == "dbt_skipped":
+            for phase in self.phase_statuses:
+                self._finish(phase, "skipped: nothing new since the published snapshot")
         elif event == "dbt_done":
             for phase, statuses in self.phase_statuses.items():
                 done = sum(statuses.values())

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
 
-from dagster_project.cli import main, run_refresh
+from dagster_project.cli import format_report, main, run_refresh
+from dagster_project.lib import build_state
 from dagster_project.lib.clients import all_streams
 from dagster_project.lib.dbt_manifest import DBT_PROJECT_DIR
 from tests.conftest import point_pipeline_at
@@ -56,12 +58,25 @@ def test_refresh_loads_every_stream_matching_the_world_and_a_rerun_changes_nothi
         assert count("select count(*) from raw_linkedin.mentions") == len(world.li_mentions)
 
     before = table_fingerprints(env)
+    serving = Path(first.serving)
+    published = (first.published["snapshot_id"], serving.stat().st_mtime_ns)
     second = run_refresh(world.start, world.end)
     assert second.success, second.failures
     assert table_fingerprints(env) == before
     assert sum(s.written for s in second.streams) == 0
-    # the second dbt build starts from the first one's parse state: no full re-parse of the project
-    (run_log,) = (DBT_PROJECT_DIR / "target").glob(f"engagement_dbt_models-{second.run_id[:7]}-*/dbt.log")
+    # nothing new: no dbt build, no statistics, no publish; the snapshot readers have is already this one
+    assert second.published is None and second.unchanged_since[0] == first.run_id
+    assert "nothing new" in format_report(second) and "snapshot is current" in format_report(second)
+    assert not list((DBT_PROJECT_DIR / "target").glob(f"engagement_dbt_models-{second.run_id[:7]}-*"))
+    assert (first.published["snapshot_id"], serving.stat().st_mtime_ns) == published
+
+    # a build that started and did not publish (a failure, a crash) leaves nothing to match: the next run builds
+    build_state.building(str(env), None, "a-run-that-died")
+    third = run_refresh(world.start, world.end)
+    assert third.success and third.published and third.unchanged_since is None
+    assert sum(s.written for s in third.streams) == 0
+    # that dbt build starts from the first one's parse state: no full re-parse of the project
+    (run_log,) = (DBT_PROJECT_DIR / "target").glob(f"engagement_dbt_models-{third.run_id[:7]}-*/dbt.log")
     log = run_log.read_text()
     assert "Command `dbt build` succeeded" in log and "Unable to do partial parsing" not in log
 
