@@ -51,17 +51,21 @@ def refresh(env: dict[str, str], start: date, end: date) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"refresh [{start}, {end}) failed: {proc.stderr.strip().splitlines()[-1:]}")
     new = set(runs.glob(f"{DBT_STEP}-*/run_results.json")) - before
-    if len(new) != 1:
-        raise RuntimeError(f"expected one new dbt run_results.json under {runs}, found {len(new)}")
-    run_dir = new.pop().parent
-    results = json.loads((run_dir / "run_results.json").read_text())
-    dbt_seconds = results.get("elapsed_time", 0.0)
-    slowest = sorted(((r["unique_id"].split(".")[-1], float(r.get("execution_time") or 0.0)) for r in results["results"]
-                      if r["unique_id"].startswith("model.")), key=lambda nt: -nt[1])[:SLOWEST]
-    shutil.rmtree(run_dir, ignore_errors=True)
+    skipped = "nothing new:" in proc.stdout  # the inputs of the published snapshot: dbt never started
+    if len(new) != (0 if skipped else 1):
+        raise RuntimeError(f"expected {0 if skipped else 1} new dbt run_results.json under {runs}, found {len(new)}")
+    dbt_seconds, slowest = 0.0, []
+    if new:
+        run_dir = new.pop().parent
+        results = json.loads((run_dir / "run_results.json").read_text())
+        dbt_seconds = results.get("elapsed_time", 0.0)
+        slowest = sorted(((r["unique_id"].split(".")[-1], float(r.get("execution_time") or 0.0)) for r in results["results"]
+                          if r["unique_id"].startswith("model.")), key=lambda nt: -nt[1])[:SLOWEST]
+        shutil.rmtree(run_dir, ignore_errors=True)
     fetched = sum(int(line.split()[1]) for line in proc.stdout.splitlines()
                   if line[:1].isalpha() and "." in line.split()[0] and len(line.split()) == 7 and line.split()[1].isdigit())
-    return {"seconds": seconds, "cpu_seconds": cpu, "dbt_seconds": dbt_seconds, "fetched": fetched, "slowest": slowest}
+    return {"seconds": seconds, "cpu_seconds": cpu, "dbt_seconds": dbt_seconds, "fetched": fetched, "slowest": slowest,
+            "dbt_skipped": skipped}
 
 
 def run(scale: float = 10.0, seed: int = 7, quiet: bool = False, days: int = DAYS, history: str | None = None) -> dict:
@@ -98,7 +102,7 @@ def run(scale: float = 10.0, seed: int = 7, quiet: bool = False, days: int = DAY
 
 def report(r: dict) -> str:
     rows = [[name, f"{r[name]['fetched']:,}", f"{r[name]['seconds']:.1f}", f"{r[name]['cpu_seconds']:.1f}",
-             f"{r[name]['dbt_seconds']:.1f}"] for name in ("full", "daily", "nothing new")]
+             "skipped" if r[name].get("dbt_skipped") else f"{r[name]['dbt_seconds']:.1f}"] for name in ("full", "daily", "nothing new")]
     rows.append(["daily / full", "", f"{r['share']:.0%}", f"{r['cpu_share']:.0%}", f"{r['dbt_share']:.0%}"])
     return "\n".join([f"machine: {machine()}",
                       f"{r['days']} days of history, scale {r['scale']} (seed {r['seed']}), {r['raw_rows']:,} raw rows stored", "",

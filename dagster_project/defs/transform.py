@@ -15,7 +15,7 @@ from dagster_project.defs.partitions import SINGLE_RUN
 from dagster_project.defs.resources import EngagementSettings
 from dagster_project.lib import build_state
 from dagster_project.lib import progress as run_progress
-from dagster_project.lib.dbt_manifest import keep_partial_parse, prune_run_targets, run_target
+from dagster_project.lib.dbt_manifest import keep_partial_parse, project_digest, prune_run_targets, run_target
 from dagster_project.lib.dbt_translator import LayeredDbtTranslator
 from dagster_project.lib.engine import dbt_build_args, dbt_environment, dbt_target, is_spark, parse_state_key, read_back_exports
 from dagster_project.lib.run_window import run_window
@@ -45,7 +45,7 @@ def engagement_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource
         dbt = dbt.model_copy(update={"target": dbt_target(settings)})
     fingerprint = None
     if not is_spark(settings) and set(context.selected_asset_keys) == set(engagement_dbt_models.keys):
-        fingerprint = build_state.inputs_fingerprint(settings.warehouse, dbt_project.manifest_path,
+        fingerprint = build_state.inputs_fingerprint(settings.warehouse, project_digest(),
                                                      build_inputs(settings, context.run.tags, dbt.target))
         last = build_state.published(settings.warehouse)
         if last and last[0] == fingerprint and Path(settings.serving).exists():

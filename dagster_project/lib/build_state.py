@@ -9,7 +9,8 @@ Such a run skips `dbt build`, the statistics and publish, and says so.
 What the fingerprint holds:
 - each raw table's row count and newest `_loaded_at`: the loader stamps every inserted or changed
   row with a new `_loaded_at` and only deletes otherwise, so any change moves one of the two;
-- the dbt manifest (models, tests, seeds' checksums, variables), without its generation metadata;
+- every file of the dbt project (models, macros, tests, seeds, variables in dbt_project.yml): what
+  `dbt build` compiles now, even if the definitions were loaded from an older manifest;
 - the run's window, the dbt arguments and environment, the horizon, the serving path, the salt
   (hashed together with the rest, never stored alone) and the statistics' and publish's source.
 
@@ -51,22 +52,16 @@ def raw_table_stamps(con) -> list[tuple[str, str, int, str | None]]:
     return sorted(con.execute(query).fetchall())
 
 
-def manifest_digest(manifest_path: Path) -> str:
-    manifest = json.loads(Path(manifest_path).read_text())
-    manifest.pop("metadata", None)  # generated_at and invocation_id change with every parse
-    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
-
-
-def inputs_fingerprint(warehouse: str, manifest_path: Path, settings: Iterable[tuple[str, object]]) -> str:
-    """One digest of everything the marts and the snapshot are computed from (see the module's docstring)."""
+def inputs_fingerprint(warehouse: str, project: str, settings: Iterable[tuple[str, object]]) -> str:
+    """One digest of everything the marts and the snapshot are computed from (see the module's docstring);
+    `project`: the dbt project's digest (lib/dbt_manifest.py's project_digest)."""
     con = connect(warehouse, read_only=True)
     try:
         stamps = raw_table_stamps(con)
     finally:
         con.close()
     code = {name: hashlib.sha256((_PACKAGE / name).read_bytes()).hexdigest() for name in _COMPUTING_SOURCES}
-    bundle = {"raw": stamps, "manifest": manifest_digest(manifest_path), "settings": sorted((k, str(v)) for k, v in settings),
-              "code": code}
+    bundle = {"raw": stamps, "dbt_project": project, "settings": sorted((k, str(v)) for k, v in settings), "code": code}
     return hashlib.sha256(json.dumps(bundle, sort_keys=True).encode()).hexdigest()
 
 

@@ -27,15 +27,27 @@ PARSE_STATES = MANIFEST.parent / "parse_states"  # one partial-parse state per w
 KEPT_PARSE_STATES = 20
 
 
-def _newest_source_mtime() -> float:
-    newest = 0.0
+def _source_files() -> list[Path]:
+    """The dbt project's own files (models, macros, tests, seeds, its YAML), without dbt's outputs."""
+    found = []
     for folder, subfolders, files in os.walk(DBT_PROJECT_DIR):
         if Path(folder) == DBT_PROJECT_DIR:
             subfolders[:] = [d for d in subfolders if d not in NOT_SOURCES]
-        for name in files:
-            if name.endswith(SOURCE_SUFFIXES):
-                newest = max(newest, os.stat(os.path.join(folder, name)).st_mtime)
-    return newest
+        found += [Path(folder) / name for name in files if name.endswith(SOURCE_SUFFIXES)]
+    return sorted(found)
+
+
+def _newest_source_mtime() -> float:
+    return max((path.stat().st_mtime for path in _source_files()), default=0.0)
+
+
+def project_digest() -> str:
+    """A digest of every dbt source file's path and content: what `dbt build` will compile now, whatever
+    the manifest the definitions were loaded from."""
+    digest = hashlib.sha256()
+    for path in _source_files():
+        digest.update(str(path.relative_to(DBT_PROJECT_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def ensure_manifest(force: bool = False) -> Path:

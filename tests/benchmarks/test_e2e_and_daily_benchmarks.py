@@ -28,6 +28,9 @@ def test_daily_refresh_fetches_a_fraction_of_the_full_rebuild():
     assert 0 < result["daily"]["dbt_seconds"] and 0 < result["full"]["dbt_seconds"]  # this run's own run_results
     assert 0 < result["share"] and "daily / full" in daily.report(result)
     assert result["nothing new"]["fetched"] <= result["daily"]["fetched"]
+    # the same day again finds the published snapshot's inputs: dbt, the statistics and publish are skipped
+    assert result["nothing new"]["dbt_skipped"] and not result["daily"]["dbt_skipped"]
+    assert "| nothing new" in daily.report(result) and "skipped" in daily.report(result)
     assert all(result[run]["cpu_seconds"] > 0 for run in ("full", "daily", "nothing new"))
 
 

@@ -3,13 +3,12 @@ same run's build makes a fingerprint the published one."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 import duckdb
 import pytest
 
-from dagster_project.lib import build_state
+from dagster_project.lib import build_state, dbt_manifest
 
 SETTINGS = [("window", "2026-10-01..2026-10-29"), ("serving", "/srv/serving.duckdb")]
 
@@ -24,16 +23,11 @@ def warehouse(tmp_path):
     return str(path)
 
 
-@pytest.fixture
-def manifest(tmp_path):
-    path = tmp_path / "manifest.json"
-    path.write_text(json.dumps({"metadata": {"generated_at": "2026-12-01T00:00:00Z"},
-                                "nodes": {"model.engagement.fct": {"checksum": {"checksum": "abc"}}}}))
-    return path
+PROJECT = "digest-of-the-dbt-project"
 
 
-def fingerprint(warehouse, manifest, settings=SETTINGS):
-    return build_state.inputs_fingerprint(warehouse, manifest, settings)
+def fingerprint(warehouse, project=PROJECT, settings=SETTINGS):
+    return build_state.inputs_fingerprint(warehouse, project, settings)
 
 
 def execute(warehouse, sql, *params):
@@ -41,13 +35,10 @@ def execute(warehouse, sql, *params):
         con.execute(sql, list(params))
 
 
-def test_the_fingerprint_is_stable_while_nothing_changes_and_ignores_non_raw_tables_and_parse_metadata(warehouse, manifest):
-    first = fingerprint(warehouse, manifest)
+def test_the_fingerprint_is_stable_while_nothing_changes_and_ignores_non_raw_tables(warehouse):
+    first = fingerprint(warehouse)
     execute(warehouse, "insert into marts.fct values (1)")
-    body = json.loads(manifest.read_text())
-    body["metadata"]["generated_at"] = "2026-12-02T00:00:00Z"
-    manifest.write_text(json.dumps(body))
-    assert fingerprint(warehouse, manifest) == first
+    assert fingerprint(warehouse) == first
 
 
 @pytest.mark.parametrize("change", [
@@ -57,20 +48,34 @@ def test_the_fingerprint_is_stable_while_nothing_changes_and_ignores_non_raw_tab
     "update raw_x.posts set likes = 6, _loaded_at = '2026-10-03 03:00:00+00' where id = '2'",
     "create table raw_x.mentions (id varchar, _loaded_at timestamptz)",  # a stream loaded for the first time
 ])
-def test_every_change_the_loader_can_make_moves_the_fingerprint(warehouse, manifest, change):
-    before = fingerprint(warehouse, manifest)
+def test_every_change_the_loader_can_make_moves_the_fingerprint(warehouse, change):
+    before = fingerprint(warehouse)
     execute(warehouse, change)
-    assert fingerprint(warehouse, manifest) != before
+    assert fingerprint(warehouse) != before
 
 
-def test_a_changed_model_or_setting_moves_the_fingerprint(warehouse, manifest):
-    before = fingerprint(warehouse, manifest)
-    assert fingerprint(warehouse, manifest, [*SETTINGS[:1], ("serving", "/elsewhere.duckdb")]) != before
-    assert fingerprint(warehouse, manifest, [("window", "2026-10-02..2026-10-29"), SETTINGS[1]]) != before
-    body = json.loads(manifest.read_text())
-    body["nodes"]["model.engagement.fct"]["checksum"]["checksum"] = "abd"
-    manifest.write_text(json.dumps(body))
-    assert fingerprint(warehouse, manifest) != before
+def test_a_changed_dbt_project_or_setting_moves_the_fingerprint(warehouse):
+    before = fingerprint(warehouse)
+    assert fingerprint(warehouse, settings=[*SETTINGS[:1], ("serving", "/elsewhere.duckdb")]) != before
+    assert fingerprint(warehouse, settings=[("window", "2026-10-02..2026-10-29"), SETTINGS[1]]) != before
+    assert fingerprint(warehouse, project="digest-after-a-model-changed") != before
+
+
+def test_the_dbt_project_digest_follows_every_source_file_and_ignores_dbts_outputs(tmp_path, monkeypatch):
+    project = tmp_path / "dbt_models"
+    (project / "models").mkdir(parents=True)
+    (project / "target").mkdir()
+    (project / "models" / "fct.sql").write_text("select 1 as n")
+    (project / "dbt_project.yml").write_text("vars: {rounds: 12}")
+    monkeypatch.setattr(dbt_manifest, "DBT_PROJECT_DIR", project)
+    first = dbt_manifest.project_digest()
+    (project / "target" / "manifest.json").write_text("{}")
+    (project / "target" / "run_results.json").write_text("{}")
+    assert dbt_manifest.project_digest() == first
+    (project / "dbt_project.yml").write_text("vars: {rounds: 16}")
+    changed_var = dbt_manifest.project_digest()
+    (project / "models" / "fct.sql").write_text("select 2 as n")
+    assert len({first, changed_var, dbt_manifest.project_digest()}) == 3
 
 
 def test_only_a_publish_of_the_same_runs_build_becomes_the_published_fingerprint(warehouse):
