@@ -165,7 +165,11 @@ def test_the_readme_partition_range_command_is_one_run_whose_range_is_the_window
         assert (newest.tags["dagster/asset_partition_range_start"], newest.tags["dagster/asset_partition_range_end"]) == (
             str(world.start), str(world.end - timedelta(days=1)))
         steps = {e.step_key for e in instance.all_logs(newest.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
-        assert "engagement_dbt_models" in steps and "publish" in steps and len(steps) == len(all_streams()) + 3
+        skipped = {e.step_key for e in instance.all_logs(newest.run_id, of_type=dg.DagsterEventType.STEP_SKIPPED)}
+        assert "engagement_dbt_models" in steps and len(steps) == len(all_streams()) + 1
+        # the same days as the quiet refresh, nothing new: the dbt step finds the published snapshot's inputs and
+        # builds nothing, so Dagster skips the statistics and publish
+        assert "publish" in skipped and len(skipped) == 2
         user_days = instance.get_latest_materialization_event(dg.AssetKey(["raw_ga4", "user_daily"]))
         assert user_days.run_id == newest.run_id
         md = user_days.asset_materialization.metadata
