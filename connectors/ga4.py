@@ -49,7 +49,11 @@ DECLARATION = Source("ga4", "Google Analytics 4 Data API", "connectors.ga4:Ga4Cl
             help="user-scoped custom dimension holding the site's user id"),
     Setting("GA4_API_URL", "base_url", required=False, example=DEFAULT_BASE_URL),
 ), "connectors.sandbox.api_ga4")
-DEFAULT_PAGE_SIZE = 100_000  # the pages after the first are fetched together, 10 at a time
+DEFAULT_PAGE_SIZE = 25_000  # the pages after the first are fetched together, ROWS_AHEAD rows at a time
+# Rows of pages fetched ahead at most: a parsed row costs ~2 KB of Python objects until it is
+# converted, so 10 pages of 100,000 rows held 2.3 GB (measured on a 1.24M-row report); 4 pages of
+# 25,000 read it in 390 MB, and faster. A client given bigger pages fetches fewer at once.
+ROWS_AHEAD = 100_000
 MAX_PAGE_SIZE = 250_000  # the server's cap on `limit`
 ENDPOINT = "runReport"
 
@@ -236,7 +240,7 @@ class Ga4Client(ApiClient):
         key_columns = [column for _, column in dimensions]
         self.last_metadata = {}
         with Prefetch(lambda at: self.request("POST", url, endpoint=ENDPOINT, json={**request, "offset": at}),
-                      self.workers, name="ga4-pages") as ahead:
+                      max(1, min(self.workers, ROWS_AHEAD // limit)), name="ga4-pages") as ahead:
             yield from self._walk(stream, report, dimensions, key_columns, limit, ahead)
 
     def _walk(self, stream: str, report: _Report, dimensions: list[tuple[str, str]], key_columns: list[str], limit: int,

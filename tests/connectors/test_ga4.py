@@ -10,6 +10,7 @@ from datetime import date
 import pyarrow as pa
 import pytest
 
+from connectors import ga4
 from connectors.ga4 import MAX_PAGE_SIZE, Ga4Client
 from connectors.http import ApiError, ConfigError, RetryPolicy, SchemaError
 from connectors.sandbox import api_ga4
@@ -287,3 +288,15 @@ def test_sampling_is_surfaced_in_run_facts_never_silently_trusted(sandbox, monke
     facts = client.run_facts("campaign_daily")
     assert facts["sampled"] == "True"
     assert facts["samplingMetadatas"] == '[{"samplesReadCount": "500000", "samplingSpaceSize": "2000000"}]'
+
+
+@pytest.mark.parametrize("page_size, most_at_once", [(10, 6), (20, 3), (60, 1)])
+def test_pages_fetched_ahead_hold_at_most_rows_ahead_rows(sandbox, world, monkeypatch, page_size, most_at_once):
+    """Parsed pages cost ~2 KB a row until converted: bigger pages, fewer fetched at once."""
+    monkeypatch.setattr(ga4, "ROWS_AHEAD", 60)
+    sandbox.latency = 0.05  # answers overlap whenever the client sends requests together
+    client = make_client(sandbox, page_size=page_size)
+    assert client.workers == 10
+    records = read_all(client, "user_daily")
+    assert len(records) == len(truth(world, "user_daily")) > 3 * page_size  # several rounds of pages
+    assert sandbox.limits_report()["apis"]["ga4"]["peak_concurrent"] == most_at_once
