@@ -1,6 +1,6 @@
 """A 90-day backfill of every stream at real API latency: ours, dlt's best, and the latency limit.
 
-Each API is served by its own sandbox process (the same 90-day world in each: the real APIs are
+Each API is served by its own sandbox process (one 90-day world, built once and forked: the real APIs are
 separate services, and one Python process serving all of them would let one API's big answers hold
 up another's), which holds every answer `--latency-ms` (default 200 ms, a sleep: no CPU) before it
 leaves. The backfill reads what a run over the world's 90 days reads (each
