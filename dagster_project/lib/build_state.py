@@ -12,7 +12,8 @@ What the fingerprint holds:
 - every file of the dbt project (models, macros, tests, seeds, variables in dbt_project.yml): what
   `dbt build` compiles now, even if the definitions were loaded from an older manifest;
 - the run's window, the dbt arguments and environment, the horizon, the serving path, the salt
-  (hashed together with the rest, never stored alone) and the statistics' and publish's source.
+  (hashed together with the rest, never stored alone), the statistics' and publish's source, and
+  the versions of the libraries that compute values (DuckDB, dbt, numpy, scipy, statsmodels).
 
 The state is one row in the warehouse (`_engagement.build_state`). A dbt build clears the published
 fingerprint before it starts and notes its own as pending; only a successful publish of that run
@@ -26,6 +27,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from importlib.metadata import version
 from pathlib import Path
 
 from dagster_project.lib.warehouse import connect
@@ -34,6 +36,8 @@ STATE_TABLE = "_engagement.build_state"
 # the Python that turns the marts into what readers get: a change to it must rebuild
 _COMPUTING_SOURCES = ("lib/experiment_stats.py", "lib/publish.py", "defs/experiments.py", "defs/publish.py")
 _PACKAGE = Path(__file__).resolve().parents[1]
+# libraries whose upgrade may change a value: the SQL engine and dbt, the statistics' numerics
+_LIBRARIES = ("duckdb", "dbt-core", "dbt-duckdb", "numpy", "scipy", "statsmodels")
 
 
 def raw_table_stamps(con) -> list[tuple[str, str, int, str | None]]:
@@ -61,6 +65,7 @@ def inputs_fingerprint(warehouse: str, project: str, settings: Iterable[tuple[st
     finally:
         con.close()
     code = {name: hashlib.sha256((_PACKAGE / name).read_bytes()).hexdigest() for name in _COMPUTING_SOURCES}
+    code.update({library: version(library) for library in _LIBRARIES})
     bundle = {"raw": stamps, "dbt_project": project, "settings": sorted((k, str(v)) for k, v in settings), "code": code}
     return hashlib.sha256(json.dumps(bundle, sort_keys=True).encode()).hexdigest()
 

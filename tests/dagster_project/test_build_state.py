@@ -54,11 +54,14 @@ def test_every_change_the_loader_can_make_moves_the_fingerprint(warehouse, chang
     assert fingerprint(warehouse) != before
 
 
-def test_a_changed_dbt_project_or_setting_moves_the_fingerprint(warehouse):
+def test_a_changed_dbt_project_setting_or_library_moves_the_fingerprint(warehouse, monkeypatch):
     before = fingerprint(warehouse)
     assert fingerprint(warehouse, settings=[*SETTINGS[:1], ("serving", "/elsewhere.duckdb")]) != before
     assert fingerprint(warehouse, settings=[("window", "2026-10-02..2026-10-29"), SETTINGS[1]]) != before
     assert fingerprint(warehouse, project="digest-after-a-model-changed") != before
+    real_version = build_state.version
+    monkeypatch.setattr(build_state, "version", lambda name: "9.9" if name == "statsmodels" else real_version(name))
+    assert fingerprint(warehouse) != before  # an upgraded library may compute other values
 
 
 def test_the_dbt_project_digest_follows_every_source_file_and_ignores_dbts_outputs(tmp_path, monkeypatch):
