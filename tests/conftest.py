@@ -25,7 +25,9 @@ def _items(req):
     return Response(200, {"items": [dict(x) for x in ITEMS[offset: offset + 5]], "total_items": len(ITEMS)}, records_key="items")
 
 
-# The longest module first: with `-n 2 --dist loadfile` it then runs beside the others, not after them.
+# Meant to start the longest module first; xdist's default --loadscope-reorder in fact hands out the modules
+# with the most tests first. Measured 2026-12-02: honouring a longest-first order (the soak and Spark then run
+# side by side) made the suite slower, 17-18 min against 16 (benchmarks/README.md, section 5).
 FIRST_MODULES = ("tests/spark/test_spark_engine.py",)
 
 

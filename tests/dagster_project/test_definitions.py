@@ -89,11 +89,12 @@ def test_the_daily_schedule_refreshes_yesterday(dbt_manifest):
     from dagster_project.definitions import defs
 
     schedule = defs.resolve_schedule_def("daily_refresh")
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc),
-            repository_def=defs.get_repository_def(),
-        )
+    # both as context managers: an unclosed schedule context leaves the instance it opened as Dagster's current
+    # state storage, and a later test's materialize in this worker then fails on that dead instance
+    with dg.instance_for_test() as instance, dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc),
+        repository_def=defs.get_repository_def(),
+    ) as context:
         result = schedule.evaluate_tick(context)
     assert [request.partition_key for request in result.run_requests] == ["2026-11-22"]
 
