@@ -25,14 +25,8 @@ def _items(req):
     return Response(200, {"items": [dict(x) for x in ITEMS[offset: offset + 5]], "total_items": len(ITEMS)}, records_key="items")
 
 
-# Meant to start the longest module first; xdist's default --loadscope-reorder in fact hands out the modules
-# with the most tests first. Measured 2026-12-02: honouring a longest-first order (the soak and Spark then run
-# side by side) made the suite slower, 17-18 min against 16 (benchmarks/README.md, section 5).
-FIRST_MODULES = ("tests/spark/test_spark_engine.py",)
-
-
-def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: not item.nodeid.startswith(FIRST_MODULES))  # a stable sort: otherwise as collected
+# No module order is imposed: xdist's default hands out the modules with the most tests first, and a
+# longest-first order (the soak beside Spark) measured slower, 17-18 min against 16 (benchmarks/README.md, section 5).
 
 
 @pytest.fixture(autouse=True)
