@@ -33,7 +33,9 @@ from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from connectors.columnar import ArrowBody, Irregular, require_matches, require_valid, struct_fields
 from connectors.http import ApiClient, ApiError, ConfigError, SchemaError, validate_base_url
 from connectors.pages import Prefetch
 from connectors.records import require
@@ -118,6 +120,12 @@ USER_EXPERIENCES = StreamSpec(
     description="experience_impression events (GA4's experiment integration) per date x the site's user id x "
                 "exp_variant_string ('<experiment id>-<variant id>'); empty for a property without the integration",
 )
+
+_VALUES = pa.list_(pa.struct([("value", pa.string())]))
+# a runReport page as Arrow decodes it (connectors/columnar.py); the headers and metadata are inferred
+REPORT_PAGE = pa.schema([("rows", pa.list_(pa.struct([("dimensionValues", _VALUES), ("metricValues", _VALUES)]))),
+                         ("rowCount", pa.int64())])
+ROW_FIELDS_READ = {"dimensionValues", "metricValues"}  # what row_from_api reads
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(:[A-Za-z0-9_]+)?$")
 _USER = "{user}"  # stands for the configured user id dimension
@@ -222,7 +230,7 @@ class Ga4Client(ApiClient):
         spec_by_name(self.STREAMS, stream)  # KeyError naming the known streams
         return [(self.user_id_dimension if d == _USER else d, column) for d, column in REPORTS[stream].dimensions]
 
-    def read(self, stream: str, window: Window) -> Iterator[list[dict]]:
+    def read(self, stream: str, window: Window) -> Iterator[list[dict] | pa.Table]:
         dimensions = self.dimensions(stream)
         report = REPORTS[stream]
         limit = max(1, min(self.page_size, MAX_PAGE_SIZE))
@@ -239,14 +247,15 @@ class Ga4Client(ApiClient):
         url = f"{self.base_url}/properties/{self.property_id}:runReport"
         key_columns = [column for _, column in dimensions]
         self.last_metadata = {}
-        with Prefetch(lambda at: self.request("POST", url, endpoint=ENDPOINT, json={**request, "offset": at}),
+        with Prefetch(lambda at: self.request("POST", url, endpoint=ENDPOINT, json={**request, "offset": at},
+                                              columnar=REPORT_PAGE),
                       max(1, min(self.workers, ROWS_AHEAD // limit)), name="ga4-pages") as ahead:
             yield from self._walk(stream, report, dimensions, key_columns, limit, ahead)
 
     def _walk(self, stream: str, report: _Report, dimensions: list[tuple[str, str]], key_columns: list[str], limit: int,
-              ahead: Prefetch) -> Iterator[list[dict]]:
+              ahead: Prefetch) -> Iterator[list[dict] | pa.Table]:
         """The report's pages in order; after the first, its rowCount predicts the other offsets (fetched ahead)."""
-        previous: set[tuple] = set()
+        previous: pa.Table | None = None  # the last page's keys
         offset = 0
         while True:
             try:
@@ -257,30 +266,57 @@ class Ga4Client(ApiClient):
                                 stream, report.optional_dimension)
                     return
                 raise
-            if not isinstance(body, dict):
-                raise SchemaError(SOURCE, stream, "report", f"not a JSON object ({type(body).__name__})")
-            metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-            flags = self._remember(metadata)
-            rows = body.get("rows") or []  # absent on an empty report or past the end
-            if not isinstance(rows, list):
-                raise SchemaError(SOURCE, stream, "rows", f"of type {type(rows).__name__}")
-            records = []
-            if rows:
-                columns = self._columns(body, stream, dimensions, report)
-                records = [row_from_api(row, columns, flags, stream) for row in self.watch_fields(stream, rows)]
+            records = self._records(body, stream, dimensions, report)
             self.page_done(stream, len(records))
-            if records:
+            if len(records):
                 yield records
-            keys = {tuple(record[c] for c in key_columns) for record in records}
-            offset += max(len(keys - previous), 1) if records else 0
-            previous = keys
-            row_count = body.get("rowCount", 0)
+            if len(records):
+                keys = _keys(records, key_columns)
+                fresh = keys if previous is None else keys.join(previous, keys=key_columns, join_type="left anti")
+                offset += max(fresh.num_rows, 1)
+                previous = keys
+            if isinstance(body, ArrowBody):  # null is absent or JSON null: only the parsed answer tells which
+                row_count = body.value("rowCount") if body.value("rowCount") is not None else body.python().get("rowCount", 0)
+            else:
+                row_count = body.get("rowCount", 0)
             if not isinstance(row_count, int | str) or not str(row_count).isdigit():
                 raise SchemaError(SOURCE, stream, "rowCount", f"not a count ({row_count!r})")
-            if not records or offset >= int(row_count):
+            if not len(records) or offset >= int(row_count):
                 return
             if offset == limit and len(records) == limit:  # a whole first page: the others start every `limit` rows
                 ahead.predict(range(limit, int(row_count), limit))
+
+    def _records(self, body: Any, stream: str, dimensions: list[tuple[str, str]], report: _Report) -> list[dict] | pa.Table:
+        """A page's records: an Arrow table when the page was decoded into columns and reads exactly
+        as row_from_api would read it (see connectors/columnar.py), else a list of dicts."""
+        if isinstance(body, ArrowBody):
+            try:
+                return self._columns_of(body, stream, dimensions, report)
+            except (Irregular, pa.ArrowInvalid):
+                body = body.python()
+        if not isinstance(body, dict):
+            raise SchemaError(SOURCE, stream, "report", f"not a JSON object ({type(body).__name__})")
+        metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        flags = self._remember(metadata)
+        rows = body.get("rows") or []  # absent on an empty report or past the end
+        if not isinstance(rows, list):
+            raise SchemaError(SOURCE, stream, "rows", f"of type {type(rows).__name__}")
+        if not rows:
+            return []
+        columns = self._columns(body, stream, dimensions, report)
+        return [row_from_api(row, columns, flags, stream) for row in self.watch_fields(stream, rows)]
+
+    def _columns_of(self, body: ArrowBody, stream: str, dimensions: list[tuple[str, str]], report: _Report) -> pa.Table:
+        metadata = body.value("metadata")
+        flags = self._remember(metadata if isinstance(metadata, dict) else {})
+        rows = body.items("rows")  # absent (null) on an empty report or past the end: no rows
+        schema = spec_by_name(self.STREAMS, stream).schema
+        if not len(rows):
+            return schema.empty_table()
+        headers = {name: body.value(name) for name in ("dimensionHeaders", "metricHeaders")}
+        table = report_columns(rows, self._columns(headers, stream, dimensions, report), flags, schema)
+        self.watch_columns(stream, struct_fields(rows), ROW_FIELDS_READ)
+        return table
 
     UNTRUSTED_FACTS = ("samplingMetadatas", "dataTruncationReasons")
 
@@ -406,3 +442,60 @@ def _date(text: str, stream: str) -> date:
 @lru_cache(maxsize=4096)
 def _parse_date(text: str) -> date:  # a report has few distinct dates and strptime is slow
     return datetime.strptime(text, "%Y%m%d").date()
+
+
+def _keys(records: list[dict] | pa.Table, key_columns: list[str]) -> pa.Table:
+    """A page's distinct keys, as a table (pages of either form compare with a join)."""
+    if isinstance(records, pa.Table):
+        keys = records.select(key_columns)
+    else:
+        keys = pa.table({c: [r[c] for r in records] for c in key_columns})
+    return keys.group_by(key_columns).aggregate([]) if keys.num_rows else keys
+
+
+_INTEGER = r"^-?[0-9]+$"  # what int() and float() agree on, and Arrow's casts parse the same way
+_DECIMAL = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
+
+
+def _value_columns(values: pa.Array, expected: int) -> list[pa.Array]:
+    """The `value` texts of each position of `dimensionValues` or `metricValues`, when every row has
+    `expected` items of {"value": text}; else Irregular."""
+    require_valid(values)
+    if not pc.all(pc.equal(pc.list_value_length(values), expected)).as_py():
+        raise Irregular("a row has another number of values than the headers announce")
+    require_valid(require_valid(pc.list_flatten(values)).field("value"))
+    return [pc.list_element(values, i).field("value") for i in range(expected)]
+
+
+def report_columns(rows: pa.StructArray, columns: dict[str, Any], flags: dict[str, Any], schema: pa.Schema) -> pa.Table:
+    """`row_from_api` over a whole page of rows at once, in Arrow; raises Irregular for a page it
+    would not read exactly as row_from_api does."""
+    require_valid(rows)
+    dims = _value_columns(rows.field("dimensionValues"), columns["n_dims"])
+    metrics = _value_columns(rows.field("metricValues"), columns["n_metrics"])
+    out: dict[str, pa.Array] = {column: dims[i] for i, _api_name, column in columns["dims"]}
+    text = require_matches(out["date"], r"^[0-9]{8}$")
+    if pc.any(pc.starts_with(text, "0000")).as_py():
+        raise Irregular("year 0")
+    # YYYYMMDD -> YYYY-MM-DD: Arrow's ISO date cast rejects impossible dates as strptime does
+    iso = pc.binary_join_element_wise(pc.utf8_slice_codeunits(text, 0, 4), pc.utf8_slice_codeunits(text, 4, 6),
+                                      pc.utf8_slice_codeunits(text, 6, 8), "-")
+    out["date"] = pc.cast(iso, pa.date32())
+    for i, _api_name, column, metric_type in columns["metrics"]:
+        value = metrics[i]
+        if metric_type == "TYPE_INTEGER":
+            number = pc.cast(require_matches(value, _INTEGER), pa.int64())
+            out[column] = pc.cast(number, pa.float64()) if column in columns["floats"] else number
+            continue
+        number = pc.cast(require_matches(value, _DECIMAL), pa.float64())
+        if metric_type == "TYPE_MILLISECONDS":
+            number = pc.divide(number, 1000.0)
+        if column not in columns["floats"]:
+            if not pc.all(pc.equal(pc.floor(number), number)).as_py():
+                raise Irregular("a whole-number metric has a fraction")
+            number = pc.cast(number, pa.int64())
+        out[column] = number
+    n = len(rows)
+    for name, value in flags.items():
+        out[name] = pa.repeat(pa.scalar(value, schema.field(name).type), n)
+    return pa.table([out[name] for name in schema.names], schema=schema)

@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
+import pyarrow as pa
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from connectors.columnar import decode
 from connectors.errors import ApiError, ConfigError, ConnectorError, RateLimitTooLong, SchemaError  # noqa: F401 (re-exported)
 from connectors.pages import PageJob, pages_on_threads
 from connectors.records import ReadTracking
@@ -245,6 +247,7 @@ class ApiClient:
     on_progress: Callable[[str, RequestStats], None] | None = None
     stats: RequestStats = field(default_factory=RequestStats)
     workers: int = 0  # pages or items read at a time; 0: the class's WORKERS (never above max_concurrency)
+    columnar_pages: bool = True  # big streams' pages decoded into Arrow columns (connectors/columnar.py); False: dicts
 
     source: ClassVar[str] = "api"
     retry_class: ClassVar[type[ApiRetry]] = ApiRetry
@@ -334,8 +337,10 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
+        columnar: pa.Schema | None = None,
     ) -> Any:
-        """One logical request; returns parsed JSON or raises ApiError."""
+        """One logical request; returns parsed JSON or raises ApiError. With a `columnar` layout (and
+        `self.columnar_pages`), a 2xx answer that fits it comes back as an ArrowBody instead."""
         attempt = 0
         while True:
             attempt += 1
@@ -354,7 +359,7 @@ class ApiClient:
                     content = response.content  # read inside the slot: the request lasts until its answer is in
                 history = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
                 self.count(retries=len(history), requests=len(history))
-                body = self._parse(response, content)
+                body = self._parse(response, content, columnar if self.columnar_pages else None)
             except RateLimitTooLong as exc:
                 raise ApiError(
                     self.source, endpoint, 429,
@@ -386,9 +391,14 @@ class ApiClient:
             self.last_headers = response.headers
             return body
 
-    def _parse(self, response: requests.Response, content: bytes) -> Any:
+    def _parse(self, response: requests.Response, content: bytes, columnar: pa.Schema | None = None) -> Any:
         if not content:
             return None
+        if columnar is not None and response.status_code < 300:
+            try:
+                return decode(content, columnar)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                pass  # malformed, or not of the layout: json decides which, and the record builders read it
         try:
             return response.json()
         except ValueError:
@@ -418,6 +428,11 @@ class ApiClient:
                 records = [ReadTracking(records[0]), *records[1:]]
                 self._watched = (stream, records[0])
         return records
+
+    def watch_columns(self, stream: str, fields: set[str], read: set[str]) -> None:
+        """`watch_fields` for a columnar page: its records' `fields`, of which the builders read `read`."""
+        with self._stats_lock:
+            self._ignored.setdefault(stream, set()).update(fields - read)
 
     def ignored_fields(self) -> dict[str, list[str]]:
         """stream -> top-level record fields the API sent and the pipeline did not read."""

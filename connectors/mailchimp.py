@@ -40,8 +40,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import requests
 
+from connectors.columnar import ArrowBody, Irregular, blank_to_null, query, require_matches, require_valid, struct_fields
 from connectors.http import ApiClient, ConfigError, SchemaError, validate_base_url
 from connectors.pages import offset_pages
 from connectors.records import observed_at, parse_ts, require_path
@@ -248,6 +250,48 @@ def activity_from_api(e: Mapping[str, Any], campaign_id: str) -> list[dict]:
     return rows
 
 
+_TEXT = pa.string()
+_ITEM = pa.struct([("action", _TEXT), ("timestamp", _TEXT), ("url", _TEXT), ("type", _TEXT), ("ip", _TEXT)])
+# an email-activity page as Arrow decodes it (columnar.py); fields not declared here are inferred
+ACTIVITY_PAGE = pa.schema([
+    ("emails", pa.list_(pa.struct([("email_id", _TEXT), ("email_address", _TEXT), ("list_id", _TEXT),
+                                   ("activity", pa.list_(_ITEM))]))),
+    ("total_items", pa.int64()),
+])
+ACTIVITY_FIELDS_READ = {"email_id", "email_address", "list_id", "activity"}  # what activity_from_api reads
+# the timestamps the columnar path parses itself; any other spelling goes to parse_ts
+_ISO_UTC_OFFSET = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})$"
+# activity_id() in SQL: SHA-1 of the same parts, the timestamp as Python's isoformat() of UTC spells it
+_ACTIVITY_IDS = r"""
+    select sha1(concat_ws(chr(31), ?::varchar, email_id, action,
+        strftime(utc, '%Y-%m-%dT%H:%M:%S') || case when microsecond(utc) % 1000000 <> 0
+                                                  then strftime(utc, '.%f') else '' end || '+00:00',
+        coalesce(url, ''))) as activity_id
+    from items"""
+
+
+def activity_columns(emails: pa.StructArray, campaign_id: str) -> pa.Table:
+    """`activity_from_api` over a whole page of `emails[]` at once, in Arrow (see connectors/columnar.py);
+    raises Irregular for a page it would not read exactly as the builder does."""
+    require_valid(emails)
+    activity = require_valid(emails.field("activity"))
+    items = require_valid(pc.list_flatten(activity))
+    owner = pc.list_parent_indices(activity)
+    email_id = require_valid(emails.field("email_id")).take(owner)
+    timestamp = pc.cast(require_matches(require_valid(items.field("timestamp")), _ISO_UTC_OFFSET), TS)
+    url = blank_to_null(items.field("url"))
+    columns = {
+        "campaign_id": pa.array([campaign_id] * len(items), _TEXT), "list_id": emails.field("list_id").take(owner),
+        "email_id": email_id, "email_address": require_valid(emails.field("email_address")).take(owner),
+        "action": require_valid(items.field("action")), "timestamp": timestamp, "url": url,
+        "bounce_type": blank_to_null(items.field("type")), "ip": blank_to_null(items.field("ip")),
+    }
+    parts = pa.table({"email_id": email_id, "action": columns["action"], "utc": pc.cast(timestamp, pa.timestamp("us")),
+                      "url": url})
+    ids = query(_ACTIVITY_IDS, [campaign_id], items=parts)
+    return pa.table({"activity_id": ids.column(0), **columns}, schema=EMAIL_ACTIVITY.schema)
+
+
 def recipient_from_api(r: Mapping[str, Any], campaign_id: str) -> dict:
     s = "recipients"
     return {
@@ -376,8 +420,9 @@ class MailchimpClient(ApiClient):
                 yield page
 
     def _pages(self, stream: str, path: str, records_key: str, params: Mapping[str, Any],
-               item_key: str = "id", watch: bool = True) -> Iterator[list[Any]]:
-        """Raw records page by page, by count/offset until total_items or an empty page.
+               item_key: str = "id", watch: bool = True, layout: pa.Schema | None = None) -> Iterator[Any]:
+        """Raw records page by page, by count/offset until total_items or an empty page: a list of
+        dicts, or with a `layout` an ArrowBody when the page fits it (see connectors/columnar.py).
 
         The offset advances by the records that are new: when a page starts with records the
         previous page ended with (offset drift), the next offset is corrected by that many, so
@@ -386,18 +431,33 @@ class MailchimpClient(ApiClient):
         url = f"{self.base_url}{path}"
 
         def fetch(offset: int) -> tuple[Any, Mapping[str, str]]:  # pages may be fetched ahead on other threads
-            body = self.request("GET", url, endpoint=path, params={**params, "count": self.page_size, "offset": offset})
+            body = self.request("GET", url, endpoint=path, params={**params, "count": self.page_size, "offset": offset},
+                                columnar=layout)
+            if isinstance(body, ArrowBody) and (body.value("total_items") is None or body.column(records_key).null_count):
+                body = body.python()  # the dict path names what is missing
             return body, self.last_headers
 
-        def key(record: Any) -> Any:
-            return record.get(item_key) if isinstance(record, Mapping) else None
+        def records(body: tuple[Any, Mapping[str, str]]) -> Any:
+            if isinstance(body[0], ArrowBody):
+                return body[0].items(records_key)
+            return _path(body[0], records_key, stream, list, name=records_key)
 
-        for body, headers in offset_pages(fetch, records=lambda b: _path(b[0], records_key, stream, list, name=records_key),
-                                          total=lambda b: _int(b[0], "total_items", stream), key=key, source=self.source,
+        def total(body: tuple[Any, Mapping[str, str]]) -> int:
+            return body[0].value("total_items") if isinstance(body[0], ArrowBody) else _int(body[0], "total_items", stream)
+
+        def keys(page: Any) -> list:
+            if isinstance(page, pa.StructArray):
+                return page.field(item_key).to_pylist() if page.type.get_field_index(item_key) >= 0 else [None] * len(page)
+            return [r.get(item_key) if isinstance(r, Mapping) else None for r in page]
+
+        for body, headers in offset_pages(fetch, records=records, total=total, keys=keys, source=self.source,
                                           endpoint=path, step=self.page_size, workers=self.workers):
             self.last_headers = headers
-            records = body[records_key]
-            yield self.watch_fields(stream, records) if watch else records
+            if isinstance(body, ArrowBody):
+                yield body
+            else:
+                found = body[records_key]
+                yield self.watch_fields(stream, found) if watch else found
 
     def _sent_params(self, window: Window, records_key: str) -> dict[str, str]:
         return {
@@ -424,17 +484,30 @@ class MailchimpClient(ApiClient):
                     ids.append(cid)
         return ids
 
-    def _read_email_activity(self, window: Window) -> Iterator[list[dict]]:
+    def _read_email_activity(self, window: Window) -> Iterator[list[dict] | pa.Table]:
         since = _iso(window.since_ts)  # a daily run re-reads a month of sends, only their recent activity
 
-        def job(cid: str) -> Callable[[], Iterator[list[dict]]]:
-            def pages() -> Iterator[list[dict]]:
+        def job(cid: str) -> Callable[[], Iterator[list[dict] | pa.Table]]:
+            def pages() -> Iterator[list[dict] | pa.Table]:
                 params = {"since": since, "filter_bots": "true", "exclude_fields": "_links,emails._links"}
-                for records in self._pages("email_activity", f"/reports/{cid}/email-activity", "emails", params, "email_id"):
-                    yield [row for e in records for row in activity_from_api(e, cid)]
+                for page in self._pages("email_activity", f"/reports/{cid}/email-activity", "emails", params, "email_id",
+                                        layout=ACTIVITY_PAGE):
+                    yield self._activity(page, cid)
             return pages
 
         yield from self._fan_out([job(cid) for cid in self._campaign_ids("email_activity", window)])
+
+    def _activity(self, page: ArrowBody | list, campaign_id: str) -> list[dict] | pa.Table:
+        if isinstance(page, ArrowBody):
+            emails = page.items("emails")
+            try:
+                table = activity_columns(emails, campaign_id)
+            except (Irregular, pa.ArrowInvalid):
+                page = self.watch_fields("email_activity", page.python()["emails"])
+            else:
+                self.watch_columns("email_activity", struct_fields(emails), ACTIVITY_FIELDS_READ)
+                return table
+        return [row for e in page for row in activity_from_api(e, campaign_id)]
 
     def _read_recipients(self, window: Window) -> Iterator[list[dict]]:
         def job(cid: str) -> Callable[[], Iterator[list[dict]]]:

@@ -151,16 +151,17 @@ class Prefetch:
             self._pool.shutdown(wait=True)
 
 
-def offset_pages(fetch: Fetch, *, records: Callable[[Any], list], total: Callable[[Any], int],
-                 key: Callable[[Any], Any] | None = None, source: str, endpoint: str,
+def offset_pages(fetch: Fetch, *, records: Callable[[Any], Sequence], total: Callable[[Any], int],
+                 keys: Callable[[Sequence], Sequence] | None = None, source: str, endpoint: str,
                  step: int = 0, workers: int = 1) -> Iterator[Any]:
     """Bodies by offset until `offset >= total` or an empty page.
 
     The offset advances by the records that are new: when a page starts with records the previous
     page ended with (offset drift), the next offset is corrected by that many, so nothing between
-    pages is skipped; repeats are left to the loader's de-duplication on the natural key.
-    With `workers` > 1 and the page size `step`, the first page's total predicts every other offset
-    and those pages are fetched ahead (see Prefetch)."""
+    pages is skipped; repeats are left to the loader's de-duplication on the natural key. `keys`
+    gives a page's record keys in order (None where a record has none); `records` may return a
+    list or an Arrow array. With `workers` > 1 and the page size `step`, the first page's total
+    predicts every other offset and those pages are fetched ahead (see Prefetch)."""
     offset, previous, asked = 0, set(), set()
     with Prefetch(fetch, workers if step > 0 else 1, name=f"{source}-pages") as ahead:
         while True:
@@ -169,18 +170,19 @@ def offset_pages(fetch: Fetch, *, records: Callable[[Any], list], total: Callabl
             asked.add(offset)
             body = ahead.take(offset)
             page, end = records(body), total(body)
-            if not page:
+            if not len(page):
                 return
             if offset == 0:
                 ahead.predict(range(step, end, step) if step > 0 else ())
             repeated = 0
-            if key is not None:
-                for record in page:
-                    if key(record) is not None and key(record) in previous:
+            if keys is not None:
+                page_keys = keys(page)
+                for key in page_keys:
+                    if key is not None and key in previous:
                         repeated += 1
                     else:
                         break
-                previous = {key(r) for r in page if key(r) is not None}
+                previous = {key for key in page_keys if key is not None}
             yield body
             offset += len(page) - repeated if repeated < len(page) else len(page)
             if offset >= end:

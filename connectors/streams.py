@@ -2,8 +2,10 @@
 
 A connector class has `source`, `STREAMS` (a tuple of StreamSpec) and
 `read(stream_name, window) -> Iterator[list[dict]]`: a generator of pages, each a list of flat
-records whose keys are exactly the stream's schema columns. Loading (Arrow, DuckDB, merge) is
-the caller's business; connectors know nothing of Dagster or dbt.
+records whose keys are exactly the stream's schema columns, or, for the streams with the most
+rows, an Arrow table with exactly the stream's schema (`connectors/columnar.py`; `page_records`
+gives its dicts). Loading (Arrow, DuckDB, merge) is the caller's business; connectors know
+nothing of Dagster or dbt.
 """
 
 from __future__ import annotations
@@ -96,6 +98,11 @@ class Connector(Protocol):
     STREAMS: tuple[StreamSpec, ...]
 
     def read(self, stream: str, window: Window) -> Iterator[list[dict]]: ...
+
+
+def page_records(page: list[dict] | pa.Table) -> list[dict]:
+    """A page's records as dicts, whichever form the connector gave."""
+    return page.to_pylist() if isinstance(page, pa.Table) else page
 
 
 def spec_by_name(streams: tuple[StreamSpec, ...], name: str) -> StreamSpec:

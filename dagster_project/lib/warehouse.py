@@ -100,20 +100,24 @@ def prefetched(pages: Iterable[list[dict]], depth: int = 2) -> Iterator[list[dic
     return pages_on_threads([lambda: pages], workers=1, depth=depth, name="page-prefetch")
 
 
-def write_pages(pages: Iterable[list[dict]], spec: StreamSpec, directory: str) -> tuple[Path, int]:
-    """Stream pages into one Parquet file with the stream's schema; returns (file, record count)."""
+def write_pages(pages: Iterable[list[dict] | pa.Table], spec: StreamSpec, directory: str) -> tuple[Path, int]:
+    """Stream pages (lists of records, or Arrow tables a columnar connector built) into one Parquet
+    file with the stream's schema; returns (file, record count)."""
     path = Path(directory) / f"{spec.source}__{spec.name}.parquet"
     count = 0
     with pq.ParquetWriter(path, spec.schema, compression="zstd") as writer:
         for page in pages:
-            if not page:
+            if not len(page):
                 continue
             try:
-                batch = pa.Table.from_pylist(page, schema=spec.schema)
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                if isinstance(page, pa.Table):
+                    batch = page.select(spec.schema.names).cast(spec.schema)
+                else:
+                    batch = pa.Table.from_pylist(page, schema=spec.schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as exc:
                 raise LoadError(f"{spec.source}.{spec.name}: a record does not fit the stream schema: {exc}") from None
             writer.write_table(batch)
-            count += len(page)
+            count += batch.num_rows
     return path, count
 
 

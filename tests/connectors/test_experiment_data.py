@@ -21,7 +21,7 @@ from connectors.mailchimp import MailchimpClient, link_utm_contents
 from connectors.sandbox import api_ga4
 from connectors.sandbox.truth_experiments import ab_split_report
 from connectors.sandbox.world import EXPERIMENTS
-from connectors.streams import Window
+from connectors.streams import Window, page_records
 from dagster_project.lib.clients import build_client
 from dagster_project.lib.settings import load_settings
 
@@ -45,7 +45,7 @@ def hubspot(sandbox, **kw) -> HubSpotClient:
 def rows_of(client, stream: str, window: Window) -> list[dict]:
     spec = next(s for s in client.STREAMS if s.name == stream)
     rows = []
-    for page in client.read(stream, window):
+    for page in map(page_records, client.read(stream, window)):
         assert all(set(r) == set(spec.schema.names) for r in page)
         pa.Table.from_pylist(page, schema=spec.schema)  # every page fits the declared schema
         rows += page

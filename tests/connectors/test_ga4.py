@@ -15,7 +15,7 @@ from connectors.ga4 import MAX_PAGE_SIZE, Ga4Client
 from connectors.http import ApiError, ConfigError, RetryPolicy, SchemaError
 from connectors.sandbox import api_ga4
 from connectors.sandbox.faults import FaultRule
-from connectors.streams import Window
+from connectors.streams import Window, page_records
 
 WINDOW = Window(date(2026, 10, 3), date(2026, 10, 11))  # 2026-10-03 .. 2026-10-10
 EMPTY = Window(date(2027, 1, 1), date(2027, 1, 4))  # after the world ends
@@ -32,7 +32,7 @@ def make_client(sandbox, policy: RetryPolicy | None = None, **kw) -> Ga4Client:
 
 
 def read_all(client: Ga4Client, stream: str, window: Window = WINDOW) -> list[dict]:
-    return [record for page in client.read(stream, window) for record in page]
+    return [record for page in client.read(stream, window) for record in page_records(page)]
 
 
 def truth(world, stream: str, window: Window = WINDOW) -> dict[tuple, dict]:
@@ -122,7 +122,7 @@ def test_paging_follows_offset_until_row_count_with_exact_requests(sandbox, worl
     client = make_client(sandbox, page_size=size, on_progress=lambda stream, stats: progress.append(stats.pages))
     pages = list(client.read("campaign_daily", WINDOW))
     assert [len(p) for p in pages[:-1]] == [size] * (len(pages) - 1)
-    assert keyed([r for p in pages for r in p], "campaign_daily") == expected
+    assert keyed([r for p in pages for r in page_records(p)], "campaign_daily") == expected
     # offset >= rowCount ends the loop: a page that exactly finishes the report is the last request
     assert sandbox.requests[ENDPOINT] == math.ceil(len(expected) / size) == len(pages)
     assert progress == list(range(1, len(pages) + 1))

@@ -20,7 +20,7 @@ import requests
 from connectors.http import ApiError, ConfigError, SchemaError
 from connectors.mailchimp import MailchimpClient
 from connectors.sandbox.faults import FaultRule
-from connectors.streams import Window
+from connectors.streams import Window, page_records
 
 WINDOW = Window(date(2026, 10, 1), date(2026, 10, 15))
 EMPTY = Window(date(2027, 1, 1), date(2027, 1, 5))
@@ -37,7 +37,7 @@ def make_client(sandbox, policy=None, **kw) -> MailchimpClient:
 def rows_of(client: MailchimpClient, stream: str, window: Window = WINDOW) -> list[dict]:
     spec = next(s for s in client.STREAMS if s.name == stream)
     rows = []
-    for page in client.read(stream, window):
+    for page in map(page_records, client.read(stream, window)):
         assert page, "no empty pages"
         assert all(set(r) == set(spec.schema.names) for r in page)
         pa.Table.from_pylist(page, schema=spec.schema)  # every page fits the declared schema

@@ -13,7 +13,7 @@ import pytest
 from connectors.http import ApiClient, RetryPolicy
 from connectors.sandbox.faults import FaultRule
 from connectors.sandbox.server import SandboxServer
-from connectors.streams import Window
+from connectors.streams import Window, page_records
 from dagster_project.lib import clients
 from dagster_project.lib.settings import load_settings
 from tests.conftest import point_pipeline_at
@@ -66,7 +66,7 @@ def read_everything(sandbox: SandboxServer, source: str) -> dict[str, list]:
     out = {}
     for spec in client.STREAMS:
         pages = client.read(spec.name, Window(world.start, world.end))  # pages of records
-        out[spec.name] = sorted(repr(sorted(r.items())) for page in pages for r in page)
+        out[spec.name] = sorted(repr(sorted(r.items())) for page in pages for r in page_records(page))
     return out, client.stats
 
 
