@@ -10,6 +10,8 @@ file, merged on the same key:
 Per endpoint:
 
 - ours: the client's `read(stream)` + `load_stream`, exactly what the asset runs;
+- ours-dicts: the same with the client's columnar pages turned off (`columnar_pages=False`): every
+  record built as a Python dict, as before pages were decoded into Arrow columns;
 - dlt-parquet / dlt-default: dlt 1.31 `rest_api` against the same endpoints (Mailchimp: campaigns
   resolved into the activity path; GA4: the same POST body, GA4's rows flattened by a map step),
   `write_disposition="merge"` on the same key, with `loader_file_format="parquet"` and with its
@@ -47,7 +49,7 @@ from benchmarks.common import machine, sandbox_process, spread, table
 
 ACTIVITY_PER_SCALE = 7_800  # Mailchimp activity rows per 1.0 of scale (1,000 people, 28 days), seed 7
 USER_ROWS_PER_SCALE = 2_300  # GA4 identified-user report rows per 1.0 of scale, seed 7
-CONTENDERS = ("ours", "floor", "http-only", "dlt-parquet", "dlt-default")
+CONTENDERS = ("ours", "ours-dicts", "floor", "http-only", "dlt-parquet", "dlt-default")
 ENDPOINTS = ("mailchimp", "ga4")
 DLT_DEFAULT_CAP = 30_000  # insert_values manages ~2.5k rows/s: run it on the first rows up to about this many
 GA4_PAGE = 10_000  # GA4's default page size, for every contender
@@ -110,13 +112,14 @@ def expected_rows(env: dict[str, str], campaigns: list[str]) -> int:
     return total
 
 
-def run_ours(env: dict[str, str], db: Path) -> int:
+def run_ours(env: dict[str, str], db: Path, columnar: bool = True) -> int:
     from connectors.mailchimp import MailchimpClient
     from connectors.sandbox.world import WorldConfig
     from connectors.streams import Window, spec_by_name
     from dagster_project.lib.warehouse import load_stream
 
-    client = MailchimpClient.from_settings(api_key=env["MAILCHIMP_API_KEY"], base_url=env["MAILCHIMP_API_URL"])
+    client = MailchimpClient.from_settings(api_key=env["MAILCHIMP_API_KEY"], base_url=env["MAILCHIMP_API_URL"],
+                                           columnar_pages=columnar)
     start = WorldConfig().start
     window = Window(start.replace(year=start.year - 1), start.replace(year=start.year + 1))
     spec = spec_by_name(MailchimpClient.STREAMS, "email_activity")
@@ -237,12 +240,12 @@ def ga4_expected_rows(env: dict[str, str]) -> int:
     return int(_ga4_post(env, 0, 1).json()["rowCount"])
 
 
-def run_ours_ga4(env: dict[str, str], db: Path) -> int:
+def run_ours_ga4(env: dict[str, str], db: Path, columnar: bool = True) -> int:
     from connectors.ga4 import USER_DAILY, Ga4Client
     from dagster_project.lib.warehouse import load_stream
 
     client = Ga4Client.from_settings(env["GA4_PROPERTY_ID"], env["GA4_ACCESS_TOKEN"], base_url=env["GA4_API_URL"],
-                                     page_size=GA4_PAGE)
+                                     page_size=GA4_PAGE, columnar_pages=columnar)
     window = _ga4_window()
     return load_stream(db, USER_DAILY, client.read("user_daily", window), window).table_rows
 
@@ -341,6 +344,7 @@ def run_endpoint(endpoint: str, records: int, repeats: int, contenders: tuple[st
             save_pages(env, campaigns, pages)
             contestants = {
                 "ours": lambda db, w: run_ours(env, db),
+                "ours-dicts": lambda db, w: run_ours(env, db, columnar=False),
                 "floor": lambda db, w: run_floor(pages, db),
                 "http-only": lambda db, w: _http_only(lambda d: save_pages(env, campaigns, d), w, result.records),
                 "dlt-parquet": lambda db, w: run_dlt(env, db, w, "parquet"),
@@ -353,6 +357,7 @@ def run_endpoint(endpoint: str, records: int, repeats: int, contenders: tuple[st
             save_ga4_pages(env, pages)
             contestants = {
                 "ours": lambda db, w: run_ours_ga4(env, db),
+                "ours-dicts": lambda db, w: run_ours_ga4(env, db, columnar=False),
                 "floor": lambda db, w: run_floor_ga4(pages, db),
                 "http-only": lambda db, w: _http_only(lambda d: save_ga4_pages(env, d), w, result.records),
                 "dlt-parquet": lambda db, w: run_dlt_ga4(env, db, w, "parquet"),
@@ -411,7 +416,7 @@ def report(results: dict[str, Result], contenders: tuple[str, ...]) -> str:
             lo, med, hi = spread(result.rate(c))
             rows.append([c, f"{result.rounds[0][c][0]:,}", f"{lo:,.0f}", f"{med:,.0f}", f"{hi:,.0f}"])
         lines.append(table(["contender", "rows", "rows/s min", "rows/s median", "rows/s max"], rows))
-        pairs = [("ours", other) for other in ("dlt-parquet", "dlt-default", "floor", "http-only")
+        pairs = [("ours", other) for other in ("ours-dicts", "dlt-parquet", "dlt-default", "floor", "http-only")
                  if "ours" in contenders and other in contenders]
         if pairs:
             lines += ["", table(["ratio (pair by pair per round)", "min", "median", "max"],
@@ -419,7 +424,7 @@ def report(results: dict[str, Result], contenders: tuple[str, ...]) -> str:
         lines += ["", "CPU seconds of the pipeline process alone (the sandbox is another process), per million rows", "",
                   table(["contender", "CPU s / M rows min", "median", "max"],
                         [[c, *(f"{v:.1f}" for v in spread(result.cpu_per_million(c)))] for c in contenders])]
-        cpu_pairs = [("ours", other) for other in ("floor", "dlt-parquet", "dlt-default") if "ours" in contenders and other in contenders]
+        cpu_pairs = [("ours", other) for other in ("ours-dicts", "floor", "dlt-parquet", "dlt-default") if "ours" in contenders and other in contenders]
         if cpu_pairs:
             lines += ["", table(["CPU per row (pair by pair per round)", "min", "median", "max"],
                                 [[f"{a} / {b}", *(f"{v:.2f}" for v in spread(result.cpu_ratios(a, b)))] for a, b in cpu_pairs])]

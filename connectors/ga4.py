@@ -19,6 +19,9 @@ are unique by their dimension values), not by the page length: if the server's r
 between pages, a page that starts early repeats rows (the loader de-duplicates on the key)
 instead of pushing the next offset past rows never read. Only one page of keys is kept, so this
 covers drifts up to a page long.
+
+Pages are decoded into Arrow columns (`connectors/columnar.py`): a row of a big report is never a
+Python object; a page the columnar path does not read exactly as `row_from_api` does goes to it.
 """
 
 from __future__ import annotations

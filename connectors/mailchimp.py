@@ -17,7 +17,8 @@ Mailchimp allows 10 simultaneous connections per user (more is a 429) and docume
 client of one key in the process shares 10 request slots (`connectors.http.Gate`). Within them,
 per-campaign and per-list reads (email activity, sent-to, contents, members) run on up to 10
 workers and stream their pages as they arrive, and the pages of one collection after the first
-are fetched ahead, their offsets known from its `total_items`.
+are fetched ahead, their offsets known from its `total_items`. Email activity and sent-to, the
+streams with millions of rows, decode their pages into Arrow columns (`connectors/columnar.py`).
 
 A/B tests: an A/B split campaign's `ab_split_opts`, its report's per-group
 `ab_split` and each recipient's `absplit_group` are kept as sent. A variate campaign tells only each
@@ -281,7 +282,7 @@ def activity_columns(emails: pa.StructArray, campaign_id: str) -> pa.Table:
     timestamp = pc.cast(require_matches(require_valid(items.field("timestamp")), _ISO_UTC_OFFSET), TS)
     url = blank_to_null(items.field("url"))
     columns = {
-        "campaign_id": pa.array([campaign_id] * len(items), _TEXT), "list_id": emails.field("list_id").take(owner),
+        "campaign_id": pa.repeat(pa.scalar(campaign_id, _TEXT), len(items)), "list_id": emails.field("list_id").take(owner),
         "email_id": email_id, "email_address": require_valid(emails.field("email_address")).take(owner),
         "action": require_valid(items.field("action")), "timestamp": timestamp, "url": url,
         "bounce_type": blank_to_null(items.field("type")), "ip": blank_to_null(items.field("ip")),
@@ -302,6 +303,25 @@ def recipient_from_api(r: Mapping[str, Any], campaign_id: str) -> dict:
         "list_id": _opt_str(r, "list_id", s),
         "absplit_group": _opt_str(r, "absplit_group", s) or None,  # "" outside A/B split campaigns
     }
+
+
+RECIPIENTS_PAGE = pa.schema([  # a sent-to page as Arrow decodes it
+    ("sent_to", pa.list_(pa.struct([("email_id", _TEXT), ("email_address", _TEXT), ("status", _TEXT), ("list_id", _TEXT),
+                                    ("absplit_group", _TEXT)]))),
+    ("total_items", pa.int64()),
+])
+RECIPIENT_FIELDS_READ = {"email_id", "email_address", "status", "list_id", "absplit_group"}  # what recipient_from_api reads
+
+
+def recipient_columns(sent_to: pa.StructArray, campaign_id: str) -> pa.Table:
+    """`recipient_from_api` over a whole page of `sent_to[]` at once, in Arrow; Irregular as activity_columns."""
+    require_valid(sent_to)
+    return pa.table({
+        "campaign_id": pa.repeat(pa.scalar(campaign_id, _TEXT), len(sent_to)),
+        "email_id": require_valid(sent_to.field("email_id")), "email_address": require_valid(sent_to.field("email_address")),
+        "status": require_valid(sent_to.field("status")), "list_id": sent_to.field("list_id"),
+        "absplit_group": blank_to_null(sent_to.field("absplit_group")),
+    }, schema=RECIPIENTS.schema)
 
 
 class _Links(HTMLParser):
@@ -498,23 +518,32 @@ class MailchimpClient(ApiClient):
         yield from self._fan_out([job(cid) for cid in self._campaign_ids("email_activity", window)])
 
     def _activity(self, page: ArrowBody | list, campaign_id: str) -> list[dict] | pa.Table:
-        if isinstance(page, ArrowBody):
-            emails = page.items("emails")
-            try:
-                table = activity_columns(emails, campaign_id)
-            except (Irregular, pa.ArrowInvalid):
-                page = self.watch_fields("email_activity", page.python()["emails"])
-            else:
-                self.watch_columns("email_activity", struct_fields(emails), ACTIVITY_FIELDS_READ)
-                return table
-        return [row for e in page for row in activity_from_api(e, campaign_id)]
+        return self._rows("email_activity", "emails", page, campaign_id, activity_columns, ACTIVITY_FIELDS_READ,
+                          lambda records: [row for e in records for row in activity_from_api(e, campaign_id)])
 
-    def _read_recipients(self, window: Window) -> Iterator[list[dict]]:
-        def job(cid: str) -> Callable[[], Iterator[list[dict]]]:
-            def pages() -> Iterator[list[dict]]:
+    def _rows(self, stream: str, records_key: str, page: ArrowBody | list, campaign_id: str,
+              columns: Callable[[pa.StructArray, str], pa.Table], read: set[str],
+              build: Callable[[list], list[dict]]) -> list[dict] | pa.Table:
+        """A page's rows: `columns` over a decoded page (connectors/columnar.py), else the builders' `build`."""
+        if isinstance(page, ArrowBody):
+            items = page.items(records_key)
+            try:
+                table = columns(items, campaign_id)
+            except (Irregular, pa.ArrowInvalid):
+                page = self.watch_fields(stream, page.python()[records_key])
+            else:
+                self.watch_columns(stream, struct_fields(items), read)
+                return table
+        return build(page)
+
+    def _read_recipients(self, window: Window) -> Iterator[list[dict] | pa.Table]:
+        def job(cid: str) -> Callable[[], Iterator[list[dict] | pa.Table]]:
+            def pages() -> Iterator[list[dict] | pa.Table]:
                 params = {"exclude_fields": "_links,sent_to._links,sent_to.merge_fields"}
-                for records in self._pages("recipients", f"/reports/{cid}/sent-to", "sent_to", params, "email_id"):
-                    yield [recipient_from_api(r, cid) for r in records]
+                for page in self._pages("recipients", f"/reports/{cid}/sent-to", "sent_to", params, "email_id",
+                                        layout=RECIPIENTS_PAGE):
+                    yield self._rows("recipients", "sent_to", page, cid, recipient_columns, RECIPIENT_FIELDS_READ,
+                                     lambda records, cid=cid: [recipient_from_api(r, cid) for r in records])
             return pages
 
         yield from self._fan_out([job(cid) for cid in self._campaign_ids("recipients", window)])

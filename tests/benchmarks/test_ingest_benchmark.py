@@ -23,6 +23,6 @@ def test_every_contender_loads_exactly_the_sandboxs_rows_of_both_endpoints_and_t
         (cpu,) = result.cpu  # this process's CPU per contender, never the sandbox's
         assert set(cpu) == set(CONTENDERS) and all(seconds > 0 for seconds in cpu.values()), cpu
         assert f"{result.records:,}" in text
-    for line in ("Mailchimp email activity", "GA4 identified-user report", "ours / dlt-parquet", "ours / dlt-default", "ours / floor", "ours / http-only",
+    for line in ("Mailchimp email activity", "GA4 identified-user report", "ours / ours-dicts", "ours / dlt-parquet", "ours / dlt-default", "ours / floor", "ours / http-only",
                  "CPU seconds of the pipeline process alone", "CPU per row (pair by pair per round)"):
         assert line in text
