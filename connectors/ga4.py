@@ -126,9 +126,18 @@ USER_EXPERIENCES = StreamSpec(
 )
 
 _VALUES = pa.list_(pa.struct([("value", pa.string())]))
-# a runReport page as Arrow decodes it (connectors/columnar.py); the headers and metadata are inferred
-REPORT_PAGE = pa.schema([("rows", pa.list_(pa.struct([("dimensionValues", _VALUES), ("metricValues", _VALUES)]))),
-                         ("rowCount", pa.int64())])
+# the metadata's plain fields; any other (samplingMetadatas, dataTruncationReasons) is read by json:
+# Arrow infers undeclared fields' types, and would read a date-like text as a timestamp
+_PLAIN_METADATA = pa.struct([("currencyCode", pa.string()), ("timeZone", pa.string()), ("emptyReason", pa.string()),
+                             ("subjectToThresholding", pa.bool_()), ("dataLossFromOtherRow", pa.bool_())])
+# a runReport page as Arrow decodes it (connectors/columnar.py)
+REPORT_PAGE = pa.schema([
+    ("dimensionHeaders", pa.list_(pa.struct([("name", pa.string())]))),
+    ("metricHeaders", pa.list_(pa.struct([("name", pa.string()), ("type", pa.string())]))),
+    ("rows", pa.list_(pa.struct([("dimensionValues", _VALUES), ("metricValues", _VALUES)]))),
+    ("rowCount", pa.int64()),
+    ("metadata", _PLAIN_METADATA),
+])
 ROW_FIELDS_READ = {"dimensionValues", "metricValues"}  # what row_from_api reads
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(:[A-Za-z0-9_]+)?$")
@@ -311,7 +320,10 @@ class Ga4Client(ApiClient):
         return [row_from_api(row, columns, flags, stream) for row in self.watch_fields(stream, rows)]
 
     def _columns_of(self, body: ArrowBody, stream: str, dimensions: list[tuple[str, str]], report: _Report) -> pa.Table:
-        metadata = body.value("metadata")
+        if body.table.schema.field("metadata").type.equals(_PLAIN_METADATA):  # absent fields are null: drop them
+            metadata = {k: v for k, v in (body.value("metadata") or {}).items() if v is not None}
+        else:  # fields Arrow would have had to guess the types of: exactly as json reads them
+            metadata = body.python().get("metadata")
         flags = self._remember(metadata if isinstance(metadata, dict) else {})
         rows = body.items("rows")  # absent (null) on an empty report or past the end: no rows
         schema = spec_by_name(self.STREAMS, stream).schema

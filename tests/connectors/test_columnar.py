@@ -240,3 +240,22 @@ def test_recipients_read_or_fail_as_the_builder(entry, expect):
         return
     with pytest.raises(SchemaError, match=expect):
         fast()
+
+
+def test_report_metadata_beyond_the_plain_fields_is_read_as_json_reads_it():
+    """Arrow would guess a date-like text's type (a timestamp): such metadata is read by json."""
+    truncated = {**HEADERS["metadata"], "dataLossFromOtherRow": False,
+                 "dataTruncationReasons": [{"dataTruncationType": "DATA_TRUNCATION_TYPE_PROPERTY",
+                                            "dataTruncationDate": "2026-10-09"}],
+                 "samplingMetadatas": [{"samplesReadCount": "500000", "samplingSpaceSize": "2000000"}]}
+    row = (["20261003", "a", "new"], ["1", "1", "1", "1", "1"])
+    for metadata in (truncated, HEADERS["metadata"]):
+        content = report_page(row, metadata=metadata)
+        seen = []
+        for body in (json.loads(content), columnar.decode(content, REPORT_PAGE)):
+            client = Ga4Client(base_url="http://127.0.0.1:9", property_id="1", access_token="t")
+            records = client._records(body, "campaign_daily", list(REPORTS["campaign_daily"].dimensions),
+                                      REPORTS["campaign_daily"])
+            seen.append((page_records(records), client.last_metadata, client.run_facts("campaign_daily")))
+        assert seen[0] == seen[1]
+    assert seen[0][1]["timeZone"] == "Europe/Berlin"
