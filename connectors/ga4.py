@@ -283,7 +283,6 @@ class Ga4Client(ApiClient):
             self.page_done(stream, len(records))
             if len(records):
                 yield records
-            if len(records):
                 keys = _keys(records, key_columns)
                 fresh = keys if previous is None else keys.join(previous, keys=key_columns, join_type="left anti")
                 offset += max(fresh.num_rows, 1)
@@ -305,7 +304,7 @@ class Ga4Client(ApiClient):
         if isinstance(body, ArrowBody):
             try:
                 return self._columns_of(body, stream, dimensions, report)
-            except (Irregular, pa.ArrowInvalid):
+            except (Irregular, pa.ArrowException):  # the builders read it, or name what is wrong
                 body = body.python()
         if not isinstance(body, dict):
             raise SchemaError(SOURCE, stream, "report", f"not a JSON object ({type(body).__name__})")
@@ -490,9 +489,7 @@ def report_columns(rows: pa.StructArray, columns: dict[str, Any], flags: dict[st
     dims = _value_columns(rows.field("dimensionValues"), columns["n_dims"])
     metrics = _value_columns(rows.field("metricValues"), columns["n_metrics"])
     out: dict[str, pa.Array] = {column: dims[i] for i, _api_name, column in columns["dims"]}
-    text = require_matches(out["date"], r"^[0-9]{8}$")
-    if pc.any(pc.starts_with(text, "0000")).as_py():
-        raise Irregular("year 0")
+    text = require_matches(out["date"], r"^[1-9][0-9]{7}$")  # years from 1000: Arrow reads year 0, Python does not
     # YYYYMMDD -> YYYY-MM-DD: Arrow's ISO date cast rejects impossible dates as strptime does
     iso = pc.binary_join_element_wise(pc.utf8_slice_codeunits(text, 0, 4), pc.utf8_slice_codeunits(text, 4, 6),
                                       pc.utf8_slice_codeunits(text, 6, 8), "-")

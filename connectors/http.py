@@ -397,7 +397,7 @@ class ApiClient:
         if columnar is not None and response.status_code < 300:
             try:
                 return decode(content, columnar)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
+            except pa.ArrowException:
                 pass  # malformed, or not of the layout: json decides which, and the record builders read it
         try:
             return response.json()

@@ -260,8 +260,9 @@ ACTIVITY_PAGE = pa.schema([
     ("total_items", pa.int64()),
 ])
 ACTIVITY_FIELDS_READ = {"email_id", "email_address", "list_id", "activity"}  # what activity_from_api reads
-# the timestamps the columnar path parses itself; any other spelling goes to parse_ts
-_ISO_UTC_OFFSET = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})$"
+# the timestamps the columnar path parses itself (years from 1000: Arrow reads year 0, Python does
+# not); any other spelling goes to parse_ts
+_ISO_UTC_OFFSET = r"^[1-9]\d{3}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})$"
 # activity_id() in SQL: SHA-1 of the same parts, the timestamp as Python's isoformat() of UTC spells it
 _ACTIVITY_IDS = r"""
     select sha1(concat_ws(chr(31), ?::varchar, email_id, action,
@@ -529,7 +530,7 @@ class MailchimpClient(ApiClient):
             items = page.items(records_key)
             try:
                 table = columns(items, campaign_id)
-            except (Irregular, pa.ArrowInvalid):
+            except (Irregular, pa.ArrowException):  # the builders read it, or name what is wrong
                 page = self.watch_fields(stream, page.python()[records_key])
             else:
                 self.watch_columns(stream, struct_fields(items), read)

@@ -122,6 +122,7 @@ def test_activity_timestamps_urls_and_blanks_read_as_the_builder_reads_them():
 @pytest.mark.parametrize("item", [
     {"action": "open", "timestamp": "2026-10-04T14:32:28"},  # no offset: parse_ts reads it as UTC
     {"action": "open", "timestamp": " 2026-10-04T14:32:28+00:00 "},  # spaces: parse_ts strips them
+    {"action": "open", "timestamp": "0999-10-04T14:32:28+00:00"},  # a year before 1000
 ])
 def test_activity_the_fast_path_does_not_parse_goes_to_the_builder(item):
     fast, slow = both_activity(activity_page(email("e1", item)))
@@ -133,6 +134,8 @@ def test_activity_the_fast_path_does_not_parse_goes_to_the_builder(item):
     (email("e1", {"timestamp": "2026-10-04T14:32:28+00:00"}), "activity.0.action"),
     (email("e1", {"action": "open", "timestamp": ""}), "activity.0.timestamp"),
     (email("e1", {"action": "open", "timestamp": "yesterday"}), "activity.0.timestamp"),
+    (email("e1", {"action": "open", "timestamp": "0000-10-04T14:32:28+00:00"}), "activity.0.timestamp"),
+    (email("e1", {"action": "open", "timestamp": "2026-10-04T23:59:60+00:00"}), "activity.0.timestamp"),
     (email("e1", None), "activity.0"),
     ({"email_address": "a@example.org", "activity": []}, "email_id"),
 ])
