@@ -49,6 +49,8 @@ class ArrowBody:
         return self.table.column(name).combine_chunks()
 
     def value(self, name: str) -> Any:
+        """A top-level field's value in Python. Only for declared fields: Arrow guesses the types of the
+        others (a date-like text becomes a timestamp)."""
         return self.table.column(name)[0].as_py() if name in self.table.column_names else None
 
     def items(self, name: str) -> pa.StructArray:
