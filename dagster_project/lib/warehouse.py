@@ -46,7 +46,7 @@ LOADER_MEMORY_LIMIT = "512MB"  # the loader's DuckDB buffer pool; beyond it Duck
 # Arrow's memory for decoded pages and their tables from the C library's allocator, unless the user
 # chose one (ARROW_DEFAULT_MEMORY_POOL). Pages are decoded on many short-lived reading threads, and
 # Arrow's bundled mimalloc kept what they freed: at 1.3M records the refresh's process peaked at
-# 1,534 MiB with it, 777 MiB with this (`python -m benchmarks e2e --records 1000000`).
+# 1,534 MiB with it, 777–825 MiB with this (`python -m benchmarks e2e --records 1000000`).
 if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
     pa.set_memory_pool(pa.system_memory_pool())
 
