@@ -93,7 +93,7 @@ def blank_to_null(strings: pa.Array) -> pa.Array:
 
 def struct_fields(array: pa.Array) -> set[str]:
     """The field names of a struct array's type (declared and inferred)."""
-    return {array.type.field(i).name for i in range(array.type.num_fields)}
+    return {field.name for field in array.type}
 
 
 _database: duckdb.DuckDBPyConnection | None = None

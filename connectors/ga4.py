@@ -287,10 +287,9 @@ class Ga4Client(ApiClient):
                 fresh = keys if previous is None else keys.join(previous, keys=key_columns, join_type="left anti")
                 offset += max(fresh.num_rows, 1)
                 previous = keys
-            if isinstance(body, ArrowBody):  # null is absent or JSON null: only the parsed answer tells which
-                row_count = body.value("rowCount") if body.value("rowCount") is not None else body.python().get("rowCount", 0)
-            else:
-                row_count = body.get("rowCount", 0)
+            row_count = body.value("rowCount") if isinstance(body, ArrowBody) else body.get("rowCount", 0)
+            if row_count is None and isinstance(body, ArrowBody):  # absent or JSON null: only json tells which
+                row_count = body.python().get("rowCount", 0)
             if not isinstance(row_count, int | str) or not str(row_count).isdigit():
                 raise SchemaError(SOURCE, stream, "rowCount", f"not a count ({row_count!r})")
             if not len(records) or offset >= int(row_count):

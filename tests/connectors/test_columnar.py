@@ -8,6 +8,7 @@ from datetime import date
 
 import pyarrow as pa
 import pytest
+import requests
 
 from connectors import columnar
 from connectors.ga4 import REPORT_PAGE, REPORTS, Ga4Client
@@ -149,10 +150,19 @@ def test_activity_a_broken_page_fails_with_the_builders_error(entry, named):
     assert str(from_client.value) == str(from_builders.value) and f"'{named}'" in str(from_builders.value)
 
 
-def test_a_value_of_another_json_type_is_refused_by_the_decoder():
-    """Arrow never converts: such a page is parsed by json and read by the builders."""
+def test_a_value_of_another_json_type_is_parsed_by_json_and_fails_with_the_builders_error():
+    """Arrow never converts a number to text: the client hands such an answer to json, and the
+    builders name the field."""
+    content = activity_page(email(5, {"action": "open", "timestamp": "2026-10-04T14:32:28+00:00"}))
     with pytest.raises(pa.ArrowInvalid):
-        columnar.decode(activity_page(email(5)), ACTIVITY_PAGE)  # a number where the id is text
+        columnar.decode(content, ACTIVITY_PAGE)
+    answer = requests.models.Response()
+    answer.status_code, answer._content = 200, content
+    client = MailchimpClient(base_url="http://127.0.0.1:9", api_key="k-us1")
+    body = client._parse(answer, content, ACTIVITY_PAGE)
+    assert body == json.loads(content)  # a dict, not an ArrowBody
+    with pytest.raises(SchemaError, match="'email_id' is of type int"):
+        client._activity(body["emails"], CAMPAIGN)
 
 
 # --- GA4 pages the fast path reads, and those it hands over ---------------------------------
