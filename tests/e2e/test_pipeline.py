@@ -294,5 +294,5 @@ def test_dbt_unit_tests_pass_here_since_refreshes_leave_them_out(pipeline, tmp_p
                if r["unique_id"].startswith("unit_test.")]  # not the on-run-start and on-run-end hooks
     declared = json.loads(MANIFEST.read_text())["unit_tests"]
     assert proc.returncode == 0, proc.stdout[-2000:]
-    assert sorted(r["unique_id"] for r in results) == sorted(declared) and len(declared) == 28
+    assert sorted(r["unique_id"] for r in results) == sorted(declared) and len(declared) == 29
     assert {r["status"] for r in results} == {"pass"}

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from scipy import stats
+from statsmodels.stats import multitest
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_effectsize, proportions_ztest
@@ -485,8 +486,8 @@ def test_analyse_all_freezes_the_existing_heap_only_while_it_runs_and_leaves_a_c
     assert gc.get_freeze_count() == 0
     seen = []
     with pytest.MonkeyPatch.context() as mp:  # the freeze is on while statsmodels' Holm runs its gc.collect()
-        real = experiment_stats.multipletests
-        mp.setattr(experiment_stats, "multipletests", lambda *a, **k: seen.append(gc.get_freeze_count()) or real(*a, **k))
+        real = multitest.multipletests  # experiment_stats imports it at each use, so the patch is seen
+        mp.setattr(multitest, "multipletests", lambda *a, **k: seen.append(gc.get_freeze_count()) or real(*a, **k))
         results = analyse_all(arms_rows, experiments_rows, min_units_per_arm=30)
     assert seen and all(count > 0 for count in seen)
     assert gc.get_freeze_count() == 0
