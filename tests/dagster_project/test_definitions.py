@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import dagster as dg
 
@@ -25,6 +27,15 @@ def test_definitions_load_with_one_asset_per_stream_and_dbt_sources_as_their_ups
     contacts = dg.AssetKey(["raw_hubspot", "contacts"])
     staging = next(k for k in keys if k.endswith("stg_hubspot__contacts"))
     assert contacts in graph.get(dg.AssetKey.from_user_string(staging)).parent_keys
+
+
+def test_loading_the_definitions_leaves_the_statistics_libraries_unimported(dbt_manifest):
+    """scipy and statsmodels (with pandas and patsy) weigh ~90 MiB and are needed only after dbt:
+    a process that loads the definitions to fetch, load or run dbt does not import them."""
+    probe = ("import sys; from dagster_project.definitions import defs; defs.resolve_asset_graph(); "
+             "print(sorted(m for m in ('scipy', 'statsmodels', 'pandas', 'patsy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
 
 
 def test_refresh_job_and_daily_schedule_exist(dbt_manifest):
