@@ -17,13 +17,19 @@ class ApiError(ConnectorError):
         status_text = f"HTTP {status}" if status is not None else "no response"
         super().__init__(f"{source}: {endpoint} failed ({status_text}): {message}")
 
+    def __reduce__(self):  # pickles with its fields (a run's child process sends it to the run)
+        return type(self), (self.source, self.endpoint, self.status, self.api_message), self.__dict__
+
 
 class SchemaError(ConnectorError):
     """An answer lacks a required field or carries one of the wrong type."""
 
     def __init__(self, source: str, stream: str, field_name: str, detail: str = "missing"):
-        self.source, self.stream, self.field = source, stream, field_name
+        self.source, self.stream, self.field, self.detail = source, stream, field_name, detail
         super().__init__(f"{source}.{stream}: required field '{field_name}' is {detail}")
+
+    def __reduce__(self):
+        return type(self), (self.source, self.stream, self.field, self.detail), self.__dict__
 
 
 class RateLimitTooLong(ConnectorError):
@@ -32,3 +38,6 @@ class RateLimitTooLong(ConnectorError):
     def __init__(self, seconds: float):
         self.seconds = seconds
         super().__init__(f"rate limited for {seconds:.0f} s")
+
+    def __reduce__(self):
+        return type(self), (self.seconds,), self.__dict__

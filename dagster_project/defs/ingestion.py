@@ -13,8 +13,8 @@ from connectors.registry import SOURCES
 from connectors.streams import StreamSpec, Window
 from dagster_project.defs.partitions import DAILY, SINGLE_RUN
 from dagster_project.defs.resources import EngagementSettings
+from dagster_project.lib import ingest_process, read_ahead
 from dagster_project.lib import progress as run_progress
-from dagster_project.lib import read_ahead
 from dagster_project.lib.clients import all_streams, build_client
 from dagster_project.lib.engine import cursor_of, ensure_raw_table, load_stream
 from dagster_project.lib.settings import Settings
@@ -55,16 +55,14 @@ COMPLETE_FIGURES_CHECK = "api_figures_complete"
 
 def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamSpec,
             untrusted_facts: tuple[str, ...] = ()) -> dg.MaterializeResult:
-    if not settings.enabled(spec.source):
-        ensure_raw_table(settings, spec)  # an empty table keeps every downstream model valid
-        context.log.info(f"{spec.source} is not in ENGAGEMENT_SOURCES: {spec.table} left as it is")
-        run_progress.report("stream_skipped", stream=spec.table)
-        return dg.MaterializeResult(metadata={"enabled": False}, check_results=_complete_figures(untrusted_facts, None))
-
     tw = context.partition_time_window
-    window = run_window(spec, settings, tw)
-
-    run_progress.report("stream_started", stream=spec.table)
+    child = None
+    if settings.ingest_process == "child":  # the run's first step starts it with every stream's window (ingest_process.py)
+        child = ingest_process.child_for(context.run_id, settings, lambda: [
+            (s, run_window(s, settings, tw) if settings.enabled(s.source) else None)
+            for s in read_ahead.run_streams(context, all_streams())])
+    if child is not None and not child.owns(spec.table):
+        child.join()  # the child holds the warehouse while it lives: this step reads and loads its own after it
 
     def progress(stream: str, stats: RequestStats) -> None:
         run_progress.report("stream_progress", stream=spec.table, **stats.as_dict())
@@ -73,13 +71,21 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
                 f"{spec.source}.{stream}: {stats.pages} pages, {stats.records} records, {stats.retries} retries"
             )
 
-    # the run's first stream starts reading all of them at once; each step loads its own (read_ahead.py)
-    client = read_ahead.client_for(
-        context.run_id, spec, window, progress, lambda s, report: build_client(s.source, settings, on_progress=report),
-        lambda: [(s, run_window(s, settings, tw)) for s in read_ahead.run_streams(context, all_streams())
-                 if settings.enabled(s.source) and s != spec])
-    result = load_stream(settings, spec, client.read(spec.name, window), window)
-    stats = client.stats
+    if not settings.enabled(spec.source):
+        if child is not None and child.owns(spec.table):
+            child.outcome(spec.table, progress)  # the child made the table
+        else:
+            ensure_raw_table(settings, spec)  # an empty table keeps every downstream model valid
+        context.log.info(f"{spec.source} is not in ENGAGEMENT_SOURCES: {spec.table} left as it is")
+        run_progress.report("stream_skipped", stream=spec.table)
+        return dg.MaterializeResult(metadata={"enabled": False}, check_results=_complete_figures(untrusted_facts, None))
+
+    run_progress.report("stream_started", stream=spec.table)
+    if child is not None and child.owns(spec.table):
+        outcome = child.outcome(spec.table, progress)
+    else:
+        outcome = _ingest_here(context, settings, spec, run_window(spec, settings, tw), progress)
+    window, result, stats = outcome.window, outcome.result, outcome.stats
     context.log.info(
         f"{spec.table}: {result.fetched} records in {stats.pages} pages ({stats.requests} requests, "
         f"{stats.retries} retries); {result.inserted} rows written, {result.deleted} replaced, {result.table_rows} stored"
@@ -97,16 +103,29 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
     }
     if window.cursor is not None:
         metadata["cursor"] = window.cursor.isoformat()
-    ignored = client.ignored_fields().get(spec.name, [])
-    if ignored:  # what the API sent that no column holds: a new field shows up here first
-        metadata["ignored_fields"] = ", ".join(ignored)
-        context.log.info(f"{spec.table}: fields the API sent that are not stored: {', '.join(ignored)}")
-    facts = client.run_facts(spec.name)  # what the API said about the read beyond its records (thresholding, partial errors)
+    if outcome.ignored_fields:  # what the API sent that no column holds: a new field shows up here first
+        metadata["ignored_fields"] = ", ".join(outcome.ignored_fields)
+        context.log.info(f"{spec.table}: fields the API sent that are not stored: {', '.join(outcome.ignored_fields)}")
+    facts = outcome.facts  # what the API said about the read beyond its records (thresholding, partial errors)
     for key, value in facts.items():
         metadata[f"api_{key}"] = value
     if "skipped" in facts:  # the source cannot read this stream as configured: say so, never fail the run
         context.log.warning(f"{spec.table} {facts['skipped']}")
     return dg.MaterializeResult(metadata=metadata, check_results=_complete_figures(untrusted_facts, facts))
+
+
+def _ingest_here(context: dg.AssetExecutionContext, settings: Settings, spec: StreamSpec, window: Window,
+                 progress) -> ingest_process.Outcome:
+    """One stream fetched and loaded in the run's own process (ENGAGEMENT_INGEST_PROCESS=same)."""
+    tw = context.partition_time_window
+    # the run's first stream starts reading all of them at once; each step loads its own (read_ahead.py)
+    client = read_ahead.client_for(
+        context.run_id, spec, window, progress, lambda s, report: build_client(s.source, settings, on_progress=report),
+        lambda: [(s, run_window(s, settings, tw)) for s in read_ahead.run_streams(context, all_streams())
+                 if settings.enabled(s.source) and s != spec])
+    result = load_stream(settings, spec, client.read(spec.name, window), window)
+    return ingest_process.Outcome(window, result, client.stats, tuple(client.ignored_fields().get(spec.name, [])),
+                                  client.run_facts(spec.name))
 
 
 def _complete_figures(untrusted_facts: tuple[str, ...], facts: dict | None) -> list[dg.AssetCheckResult]:

@@ -22,6 +22,7 @@ SOURCE_VARIABLES: dict[str, tuple[tuple[str, ...], str]] = {source.name: (source
 OPTIONAL_DEFAULTS = {name: value for source in SOURCES for name, value in source.defaults().items()}
 ENGINES = ("duckdb", "spark")
 SPARK_METHODS = ("session", "thrift", "http")
+INGEST_PROCESSES = ("child", "same")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Settings:
     lake: str = DEFAULT_LAKE  # ENGAGEMENT_LAKE: where raw Parquet lands when the engine is spark
     spark_method: str = "session"  # SPARK_METHOD: a local Spark in dbt's process, or a cluster (thrift, http)
     read_timeout: float = 30.0  # ENGAGEMENT_HTTP_READ_TIMEOUT_SECONDS: longest wait for an API's answer before a retry
+    # ENGAGEMENT_INGEST_PROCESS: fetch and load in a child that exits before dbt (`child`), or in the run's process (`same`)
+    ingest_process: str = "child"
 
     def get(self, name: str) -> str | None:
         value = self.values.get(name)
@@ -86,6 +89,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     spark_method = _spark_method(env) if engine == "spark" else "session"
     lake = env.get("ENGAGEMENT_LAKE", "").strip()
     read_timeout = _seconds(env, "ENGAGEMENT_HTTP_READ_TIMEOUT_SECONDS", 30.0)
+    ingest_process = env.get("ENGAGEMENT_INGEST_PROCESS", "").strip().lower() or "child"
+    if ingest_process not in INGEST_PROCESSES:
+        raise ConfigError(f"ENGAGEMENT_INGEST_PROCESS must be one of {', '.join(INGEST_PROCESSES)} (got {ingest_process!r})")
     return Settings(
         warehouse=project_path(env.get("ENGAGEMENT_WAREHOUSE"), DEFAULT_WAREHOUSE),
         serving=project_path(env.get("ENGAGEMENT_SERVING"), DEFAULT_SERVING),
@@ -100,6 +106,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         lake=lake if "://" in lake else project_path(lake, DEFAULT_LAKE),
         spark_method=spark_method,
         read_timeout=read_timeout,
+        ingest_process=ingest_process,
     )
 
 
