@@ -49,6 +49,7 @@ VARIABLES = """configuration (environment variables; the project's .env fills in
   ENGAGEMENT_HORIZON_DAYS    interactions of posts and sends younger than this are re-read (default 30)
   ENGAGEMENT_COUNTER_HORIZON_DAYS  lifetime counters of posts and sends younger than this (default 90)
   ENGAGEMENT_HTTP_READ_TIMEOUT_SECONDS  wait for an API's answer before a retry (default 30)
+  ENGAGEMENT_INGEST_PROCESS  child: fetch and load in a process that exits before dbt (default); same: in this one
   ENGAGEMENT_ENGINE          where dbt runs: duckdb (default) or spark (SPARK_METHOD, see .env.example)
   ENGAGEMENT_LAKE            spark: raw Parquet, Spark's tables, the published marts (default warehouse/lake)
   per source                 credentials and base URLs, listed in .env.example

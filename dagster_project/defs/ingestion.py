@@ -58,7 +58,7 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
     tw = context.partition_time_window
     child = None
     if settings.ingest_process == "child":  # the run's first step starts it with every stream's window (ingest_process.py)
-        child = ingest_process.child_for(context.run_id, settings, lambda: [
+        child = ingest_process.child_for(context.run.run_id, settings, lambda: [
             (s, run_window(s, settings, tw) if settings.enabled(s.source) else None)
             for s in read_ahead.run_streams(context, all_streams())])
     if child is not None and not child.owns(spec.table):
@@ -120,7 +120,7 @@ def _ingest_here(context: dg.AssetExecutionContext, settings: Settings, spec: St
     tw = context.partition_time_window
     # the run's first stream starts reading all of them at once; each step loads its own (read_ahead.py)
     client = read_ahead.client_for(
-        context.run_id, spec, window, progress, lambda s, report: build_client(s.source, settings, on_progress=report),
+        context.run.run_id, spec, window, progress, lambda s, report: build_client(s.source, settings, on_progress=report),
         lambda: [(s, run_window(s, settings, tw)) for s in read_ahead.run_streams(context, all_streams())
                  if settings.enabled(s.source) and s != spec])
     result = load_stream(settings, spec, client.read(spec.name, window), window)

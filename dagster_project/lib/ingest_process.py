@@ -213,7 +213,8 @@ def main() -> None:
             channel.flush()
 
     def lifeline() -> None:  # the run's process is gone: stop, whatever is in progress (each load is one transaction)
-        sys.stdin.buffer.read()
+        while os.read(0, 4096):  # the raw descriptor: a thread blocked in sys.stdin's buffer aborts the interpreter's exit
+            pass
         os._exit(3)
 
     threading.Thread(target=lifeline, name="lifeline", daemon=True).start()

@@ -33,6 +33,7 @@ def test_overlapping_windows_with_drifting_pages_equal_one_clean_run_without_a_d
         return client
 
     monkeypatch.setattr(ingestion, "build_client", small_pages)
+    monkeypatch.setenv("ENGAGEMENT_INGEST_PROCESS", "same")  # the patch lives in this process, not in a child
     start, end = small_world.start, small_world.end
     with SandboxServer(small_world) as sandbox:
         point_pipeline_at(monkeypatch, sandbox, tmp_path)

@@ -38,6 +38,7 @@ def test_a_persistent_503_fails_the_run_in_one_line_naming_source_endpoint_and_s
     from dagster_project.cli import main
 
     monkeypatch.setattr(clients, "RetryPolicy", lambda: FAST)
+    monkeypatch.setenv("ENGAGEMENT_INGEST_PROCESS", "same")  # the patch lives in this process, not in a child
     raw_before = table_digests(stored / "engagement.duckdb", ("raw_%",))
     serving_before = file_sha256(stored / "serving.duckdb")
     with SandboxServer(small_world) as sandbox:

@@ -95,6 +95,7 @@ def test_one_refresh_with_every_source_faulting_at_once_equals_a_clean_run(small
     patient = RetryPolicy(total=12, backoff_factor=0.05, backoff_max=0.2, max_wait=5.0, jitter=0.01)
     monkeypatch.setattr(clients, "RetryPolicy", lambda: patient)
     monkeypatch.setattr(ApiClient, "timeout", (2.0, READ_TIMEOUT))
+    monkeypatch.setenv("ENGAGEMENT_INGEST_PROCESS", "same")  # the patches live in this process, not in a child
     with SandboxServer(small_world) as sandbox:
         point_pipeline_at(monkeypatch, sandbox, tmp_path)
         armed = []
