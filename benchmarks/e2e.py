@@ -5,7 +5,8 @@ For each target record count one sandbox process per API (benchmarks.common.sand
 of the matching scale built once and shared copy-on-write) serves the APIs as separate services, and
 the real `engagement refresh` over the world's whole window runs in its own process against a fresh
 warehouse, serving file and DAGSTER_HOME. While it runs, a thread samples the resident memory of
-the refresh's process tree (the Python process and dbt's subprocess) every ~100 ms.
+the refresh's process tree (the Python process, the child that fetches and loads, then dbt's
+subprocess) every ~100 ms.
 
 Stage times come from what the run records, not from guesses:
 
@@ -189,7 +190,7 @@ class RunResult:
     cpu_seconds: float  # refresh process and its waited-for children (dbt)
     peak_tree: int  # bytes: max over samples of the tree's summed RSS
     peak_refresh: int  # bytes: the refresh's Python process alone
-    peak_dbt: int  # bytes: its descendants (dbt)
+    peak_dbt: int  # bytes: its descendants (the fetch-and-load child, then dbt)
     kernel_maxrss: int  # bytes: the kernel's high-water mark of the largest single process in the tree
     stage_peak: dict[str, int]  # stage -> bytes (max tree RSS among the samples taken during it)
     samples: int
@@ -463,7 +464,7 @@ def render(runs_by_target: dict[int, list[RunResult]], sandboxes: list[SandboxSt
         rows.append([r.records, _mib(r.peak_tree), _mib(r.peak_refresh), _mib(r.peak_dbt), _mib(r.kernel_maxrss),
                      *(_mib(r.stage_peak.get(s)) for s in STAGES), r.samples])
     parts.append("Peak resident memory (MiB) of the refresh's process tree, overall and per stage\n\n" + table(
-        ["records", "tree", "python", "dbt", "largest proc (kernel)", *STAGES, "samples"], rows))
+        ["records", "tree", "python", "children (ingest, dbt)", "largest proc (kernel)", *STAGES, "samples"], rows))
     if len(targets) > 1:
         a, b = med[targets[0]], med[targets[-1]]
         parts.append(f"Records grew x{b.records / a.records:.1f}; peak tree RSS grew x{b.peak_tree / max(a.peak_tree, 1):.2f} "
@@ -524,7 +525,7 @@ def engine_table(runs: Sequence[RunResult]) -> str:
                      round(r.cpu_seconds, 1), _mib(r.peak_tree), _mib(r.peak_dbt), "equal" if r.truth_ok else "DIFFERS"])
     return ("By engine (s; on Spark, dbt start-up includes starting the JVM, registering the lake's sources, "
             "exporting the marts and reading them back into the warehouse; load is the merge into the lake's Parquet)\n\n"
-            + table(["engine", "records", "total", *STAGES, "CPU s", "peak tree MiB", "peak dbt MiB", "truth"], rows))
+            + table(["engine", "records", "total", *STAGES, "CPU s", "peak tree MiB", "peak children MiB", "truth"], rows))
 
 
 def _engines(engines: str | Sequence[str]) -> tuple[str, ...]:

@@ -7,7 +7,8 @@ process, so the run's peak was both together. Here the run's first ingestion ste
 (`python -m dagster_project.lib.ingest_process`) that reads every stream of the run at once and
 loads them one after another, exactly as the steps did in-process (lib/read_ahead.py); each step
 waits for its stream's outcome and reports it. The child exits after its last load, and the step
-that takes the last outcome waits for that, so the warehouse is free before dbt opens it.
+that takes the last outcome waits for that, so the warehouse is free before dbt opens it. The steps
+find the child in this module's registry, so they must share one process: the jobs' in-process executor.
 
 Nothing is lost when the child dies: each load is one transaction. The step waiting on a stream
 the child never loaded fails and names the exit code. The child also exits when the run's process
