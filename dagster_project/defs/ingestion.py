@@ -15,8 +15,8 @@ from dagster_project.defs.partitions import DAILY, SINGLE_RUN
 from dagster_project.defs.resources import EngagementSettings
 from dagster_project.lib import ingest_process, read_ahead
 from dagster_project.lib import progress as run_progress
-from dagster_project.lib.clients import all_streams, build_client
-from dagster_project.lib.engine import cursor_of, ensure_raw_table, load_stream
+from dagster_project.lib.clients import all_streams
+from dagster_project.lib.engine import cursor_of, ensure_raw_table
 from dagster_project.lib.settings import Settings
 
 PROGRESS_EVERY_PAGES = 20
@@ -84,7 +84,10 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
     if child is not None and child.owns(spec.table):
         outcome = child.outcome(spec.table, progress)
     else:
-        outcome = _ingest_here(context, settings, spec, run_window(spec, settings, tw), progress)
+        outcome = ingest_process.fetch_and_load(  # in the run's process (ENGAGEMENT_INGEST_PROCESS=same)
+            context.run.run_id, settings, spec, run_window(spec, settings, tw), progress,
+            lambda: [(s, run_window(s, settings, tw)) for s in read_ahead.run_streams(context, all_streams())
+                     if settings.enabled(s.source) and s != spec])
     window, result, stats = outcome.window, outcome.result, outcome.stats
     context.log.info(
         f"{spec.table}: {result.fetched} records in {stats.pages} pages ({stats.requests} requests, "
@@ -112,20 +115,6 @@ def _ingest(context: dg.AssetExecutionContext, settings: Settings, spec: StreamS
     if "skipped" in facts:  # the source cannot read this stream as configured: say so, never fail the run
         context.log.warning(f"{spec.table} {facts['skipped']}")
     return dg.MaterializeResult(metadata=metadata, check_results=_complete_figures(untrusted_facts, facts))
-
-
-def _ingest_here(context: dg.AssetExecutionContext, settings: Settings, spec: StreamSpec, window: Window,
-                 progress) -> ingest_process.Outcome:
-    """One stream fetched and loaded in the run's own process (ENGAGEMENT_INGEST_PROCESS=same)."""
-    tw = context.partition_time_window
-    # the run's first stream starts reading all of them at once; each step loads its own (read_ahead.py)
-    client = read_ahead.client_for(
-        context.run.run_id, spec, window, progress, lambda s, report: build_client(s.source, settings, on_progress=report),
-        lambda: [(s, run_window(s, settings, tw)) for s in read_ahead.run_streams(context, all_streams())
-                 if settings.enabled(s.source) and s != spec])
-    result = load_stream(settings, spec, client.read(spec.name, window), window)
-    return ingest_process.Outcome(window, result, client.stats, tuple(client.ignored_fields().get(spec.name, [])),
-                                  client.run_facts(spec.name))
 
 
 def _complete_figures(untrusted_facts: tuple[str, ...], facts: dict | None) -> list[dg.AssetCheckResult]:

@@ -56,15 +56,28 @@ class IngestProcessDied(RuntimeError):
     pass
 
 
+def fetch_and_load(run_key: str, settings: Settings, spec: StreamSpec, window: Window, progress: Progress,
+                   others: Callable[[], list[tuple[StreamSpec, Window]]]) -> Outcome:
+    """One stream read (the run's first read starts every stream `others` lists: read_ahead.py) and loaded."""
+    from dagster_project.lib import read_ahead
+    from dagster_project.lib.clients import build_client
+    from dagster_project.lib.engine import load_stream
+
+    client = read_ahead.client_for(run_key, spec, window, progress,
+                                   lambda s, report: build_client(s.source, settings, on_progress=report), others)
+    result = load_stream(settings, spec, client.read(spec.name, window), window)
+    return Outcome(window, result, client.stats, tuple(client.ignored_fields().get(spec.name, [])), client.run_facts(spec.name))
+
+
 class ChildRun:
     """The parent's side of one run's child: which streams it owns and what came back."""
 
     def __init__(self, run_id: str, settings: Settings, plan: list[tuple[StreamSpec, Window | None]]) -> None:
         self.run_id = run_id
-        self.windows = {spec.table: window for spec, window in plan}
+        self.tables = {spec.table for spec, _window in plan}
         self._outcomes: dict[str, Outcome | BaseException] = {}
         self._progress: dict[str, Progress] = {}
-        self._unclaimed = set(self.windows)
+        self._unclaimed = set(self.tables)
         self._changed = threading.Condition()
         self._exit_code: int | None = None
         self._broken: Exception | None = None
@@ -79,7 +92,7 @@ class ChildRun:
         threading.Thread(target=self._receive, args=(self.process.stdout,), name="ingest-process-reader", daemon=True).start()
 
     def owns(self, table: str) -> bool:
-        return table in self.windows
+        return table in self.tables
 
     def _receive(self, stdout: BinaryIO) -> None:
         try:
@@ -176,9 +189,8 @@ def _portable(exc: BaseException) -> BaseException:
 
 def run_plan(settings: Settings, plan: list[tuple[str, Window | None]], send: Callable[[tuple], None]) -> None:
     """Reads every enabled stream of `plan` at once and loads them one after another, sending each outcome."""
-    from dagster_project.lib import read_ahead
-    from dagster_project.lib.clients import all_streams, build_client
-    from dagster_project.lib.engine import ensure_raw_table, load_stream
+    from dagster_project.lib.clients import all_streams
+    from dagster_project.lib.engine import ensure_raw_table
 
     specs = {spec.table: spec for spec in all_streams()}
     enabled = [(specs[table], window) for table, window in plan if window is not None]
@@ -189,12 +201,8 @@ def run_plan(settings: Settings, plan: list[tuple[str, Window | None]], send: Ca
                 ensure_raw_table(settings, spec)  # an empty table keeps every downstream model valid
                 send(("loaded", table, Outcome(None)))
                 continue
-            client = read_ahead.client_for(
-                "child", spec, window, lambda stream, stats, table=table: send(("progress", table, stats.as_dict())),
-                lambda s, report: build_client(s.source, settings, on_progress=report), lambda: enabled)
-            result = load_stream(settings, spec, client.read(spec.name, window), window)
-            outcome = Outcome(window, result, client.stats, tuple(client.ignored_fields().get(spec.name, [])),
-                              client.run_facts(spec.name))
+            outcome = fetch_and_load("child", settings, spec, window,
+                                     lambda stream, stats, table=table: send(("progress", table, stats.as_dict())), lambda: enabled)
         except Exception as exc:  # noqa: BLE001 - raised by the stream's own step
             send(("failed", table, _portable(exc)))
         else:

@@ -23,16 +23,16 @@ pytestmark = pytest.mark.slow
 
 def test_overlapping_windows_with_drifting_pages_equal_one_clean_run_without_a_duplicate(small_world, clean_run, tmp_path, monkeypatch):
     from dagster_project.cli import run_refresh
-    from dagster_project.defs import ingestion
+    from dagster_project.lib import clients
 
-    build_client = ingestion.build_client
+    build_client = clients.build_client
 
     def small_pages(*args, **kwargs):  # many pages even in a small world, so drift has pages to cross
         client = build_client(*args, **kwargs)
         client.page_size = 25
         return client
 
-    monkeypatch.setattr(ingestion, "build_client", small_pages)
+    monkeypatch.setattr(clients, "build_client", small_pages)
     monkeypatch.setenv("ENGAGEMENT_INGEST_PROCESS", "same")  # the patch lives in this process, not in a child
     start, end = small_world.start, small_world.end
     with SandboxServer(small_world) as sandbox:
