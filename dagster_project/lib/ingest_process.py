@@ -82,6 +82,9 @@ class ChildRun:
         self._exit_code: int | None = None
         self._broken: Exception | None = None
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+        # the child's reading threads decode pages with the C allocator (warehouse.py): glibc's default of
+        # 8 arenas per core keeps what each thread freed; 2 arenas return it to the loads
+        env.setdefault("MALLOC_ARENA_MAX", "2")
         self.process = subprocess.Popen(  # noqa: S603 - our own module, with this interpreter
             [sys.executable, "-m", "dagster_project.lib.ingest_process"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=PROJECT_ROOT,
