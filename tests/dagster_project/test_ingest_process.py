@@ -83,6 +83,9 @@ def test_the_child_has_exited_when_the_last_outcome_is_taken_and_a_failed_stream
 
 def test_a_killed_child_fails_the_waiting_stream_naming_the_signal_and_what_to_do(env, sandbox, world):
     run = ingest_process.ChildRun("run-2", load_settings(), plan(world, ["raw_mailchimp.campaigns"]))
+    # its reading threads share 2 malloc arenas (what they free goes back to the loads), unless the user chose
+    environ = dict(v.split(b"=", 1) for v in open(f"/proc/{run.process.pid}/environ", "rb").read().split(b"\0") if b"=" in v)
+    assert environ[b"MALLOC_ARENA_MAX"] == os.environ.get("MALLOC_ARENA_MAX", "2").encode()
     os.kill(run.process.pid, signal.SIGKILL)
     with pytest.raises(ingest_process.IngestProcessDied) as raised:
         run.outcome("raw_mailchimp.campaigns", lambda stream, stats: None)
