@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from connectors.http import RetryPolicy
 from connectors.sandbox.faults import page_bounds
@@ -60,6 +63,43 @@ def dbt_manifest():
     from dagster_project.lib.dbt_manifest import ensure_manifest
 
     return ensure_manifest()
+
+
+@pytest.fixture(scope="session")
+def refreshed_world(world, tmp_path_factory, dbt_manifest) -> Path:
+    """One fault-free refresh of the world's whole window, for every module that only needs its result.
+    Shared by all workers: open it read-only or copy it (`copy_refresh`), never write to it."""
+    return shared_refresh(tmp_path_factory, "refreshed_world", world)
+
+
+def shared_refresh(tmp_path_factory: pytest.TempPathFactory, name: str, world: World) -> Path:
+    """A folder holding one fault-free refresh of `world`'s whole window (engagement.duckdb, serving.duckdb),
+    made once per test session: the first xdist worker to ask builds it under a file lock, the others wait
+    for it and reuse it. Each whole refresh costs 15-50 s of fixed Dagster and dbt work on a small world."""
+    from dagster_project.cli import run_refresh
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, above each worker's own
+    root, done = base / name, base / f"{name}.done"
+    with FileLock(str(base / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir()
+            with SandboxServer(world) as sandbox, pytest.MonkeyPatch.context() as mp:
+                point_pipeline_at(mp, sandbox, root)
+                report = run_refresh(world.start, world.end)
+            assert report.success, report.failures
+            done.write_text(report.run_id)
+    return root
+
+
+def copy_refresh(source: Path, destination: Path) -> Path:
+    """A private copy of a shared refresh's warehouse and snapshot, for tests that refresh again or open a writer."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in ("engagement.duckdb", "serving.duckdb"):
+        shutil.copy(source / name, destination / name)
+    return destination
 
 
 def point_pipeline_at(monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer, root) -> None:

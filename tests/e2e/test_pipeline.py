@@ -23,7 +23,7 @@ from connectors.sandbox.server import SandboxServer
 from dagster_project.cli import campaign_table, main, run_refresh
 from dagster_project.lib import build_state
 from dagster_project.lib.publish import open_snapshot, sqlalchemy_uri
-from tests.conftest import point_pipeline_at
+from tests.conftest import copy_refresh, point_pipeline_at
 
 pytestmark = pytest.mark.slow
 
@@ -46,13 +46,12 @@ MARTS = {
 
 
 @pytest.fixture(scope="module")
-def pipeline(world, tmp_path_factory, dbt_manifest):
-    """The sandbox, its environment, and one successful refresh of the world's whole window."""
-    root = tmp_path_factory.mktemp("pipeline")
+def pipeline(world, refreshed_world, tmp_path_factory):
+    """A sandbox of the world, its environment, and a copy of one successful refresh of its whole window
+    (the session's shared one: some tests here refresh again)."""
+    root = copy_refresh(refreshed_world, tmp_path_factory.mktemp("pipeline"))
     with SandboxServer(world) as sandbox, pytest.MonkeyPatch.context() as mp:
         point_pipeline_at(mp, sandbox, root)
-        report = run_refresh(world.start, world.end)
-        assert report.success, report.failures
         yield {"sandbox": sandbox, "warehouse": root / "engagement.duckdb", "serving": root / "serving.duckdb"}
 
 

@@ -12,9 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from connectors.sandbox.server import SandboxServer
 from connectors.sandbox.world import World, WorldConfig
-from tests.conftest import point_pipeline_at
+from tests.conftest import shared_refresh
 
 pytestmark = pytest.mark.slow
 
@@ -62,19 +61,13 @@ def file_sha256(path: Path | str) -> str | None:
 
 @pytest.fixture(scope="session")
 def clean_run(small_world, tmp_path_factory, dbt_manifest) -> dict:
-    """One fault-free refresh of the small world's whole window: what every faulty run must equal."""
-    from dagster_project.cli import run_refresh
-
-    root = tmp_path_factory.mktemp("clean_run")
-    with SandboxServer(small_world) as sandbox, pytest.MonkeyPatch.context() as mp:
-        point_pipeline_at(mp, sandbox, root)
-        report = run_refresh(small_world.start, small_world.end)
-    assert report.success, report.failures
+    """One fault-free refresh of the small world's whole window: what every faulty run must equal.
+    Made once for all workers (tests/conftest.py): tests copy its files, or open them read-only."""
+    root = shared_refresh(tmp_path_factory, "clean_run", small_world)
     return {
         "root": root,
         "warehouse": root / "engagement.duckdb",
         "serving": root / "serving.duckdb",
         "warehouse_digests": table_digests(root / "engagement.duckdb"),
         "snapshot_digests": snapshot_digests(root / "serving.duckdb"),
-        "report": report,
     }

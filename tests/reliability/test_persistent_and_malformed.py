@@ -6,8 +6,6 @@ raw table must hold exactly what it held before, and the snapshot must be the sa
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from connectors.http import ApiError, ConnectorError, RetryPolicy, SchemaError
@@ -17,7 +15,7 @@ from connectors.streams import Window, page_records, spec_by_name
 from dagster_project.lib import clients
 from dagster_project.lib.settings import load_settings
 from dagster_project.lib.warehouse import load_stream
-from tests.conftest import point_pipeline_at
+from tests.conftest import copy_refresh, point_pipeline_at
 from tests.reliability.conftest import file_sha256, table_digests
 
 pytestmark = pytest.mark.slow
@@ -28,8 +26,7 @@ FAST = RetryPolicy(total=3, backoff_factor=0.02, backoff_max=0.05, max_wait=5.0,
 @pytest.fixture
 def stored(clean_run, tmp_path):
     """A copy of the clean run's warehouse and snapshot, as a user's would be before a bad day."""
-    for name in ("engagement.duckdb", "serving.duckdb"):
-        shutil.copy(clean_run["root"] / name, tmp_path / name)
+    copy_refresh(clean_run["root"], tmp_path)
     (tmp_path / "serving.duckdb").chmod(0o444)
     return tmp_path
 

@@ -13,9 +13,9 @@ import duckdb
 import pytest
 
 from connectors.sandbox.server import SandboxServer
-from dagster_project.cli import main, run_refresh
+from dagster_project.cli import main
 from dagster_project.metrics import load_semantic_manifest, query, records, serving_engine
-from tests.conftest import point_pipeline_at
+from tests.conftest import copy_refresh, point_pipeline_at
 
 pytestmark = pytest.mark.slow
 
@@ -34,13 +34,12 @@ MART_EXPRESSIONS = {
 
 
 @pytest.fixture(scope="module")
-def semantic(world, tmp_path_factory, dbt_manifest):
-    """One refresh of the world's whole window, and a MetricFlow engine over its serving snapshot."""
-    root = tmp_path_factory.mktemp("semantic")
+def semantic(world, refreshed_world, tmp_path_factory):
+    """A copy of one refresh of the world's whole window (the session's shared one: a test here opens
+    the warehouse as a writer), and a MetricFlow engine over its serving snapshot."""
+    root = copy_refresh(refreshed_world, tmp_path_factory.mktemp("semantic"))
     with SandboxServer(world) as sandbox, pytest.MonkeyPatch.context() as mp:
         point_pipeline_at(mp, sandbox, root)
-        report = run_refresh(world.start, world.end)
-        assert report.success, report.failures
         with serving_engine() as engine:
             yield {"engine": engine, "serving": root / "serving.duckdb", "warehouse": root / "engagement.duckdb",
                    "manifest": load_semantic_manifest()}

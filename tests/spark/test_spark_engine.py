@@ -1,8 +1,9 @@
 """The same dbt project on Spark (ENGAGEMENT_ENGINE=spark, dbt-spark's session method): equal marts.
 
-One small world (the suite's `world`) feeds the module, served by one sandbox. DuckDB refreshes
-its whole window once. Spark runs dbt three times, the fewest the claims allow (each run pays for
-a JVM, the metastore and ~1 s per model or test, whatever the rows):
+One small world (the suite's `world`) feeds the module, served by one sandbox. DuckDB's marts are
+the suite's shared refresh of its whole window (`refreshed_world`, read only here). Spark runs dbt
+three times, the fewest the claims allow (each run pays for a JVM, the metastore and ~1 s per model
+or test, whatever the rows):
 
 1. [start, start+10d): a first backfill, as Dagster materialises a selection: every raw stream,
    and the incremental models with what they read (their state, which the second run extends).
@@ -113,17 +114,13 @@ def materialize_first_backfill(start, end):
 
 
 @pytest.fixture(scope="module")
-def engines(world, tmp_path_factory, dbt_manifest):
+def engines(world, refreshed_world, tmp_path_factory):
     root = tmp_path_factory.mktemp("engines")
     middle = world.start + timedelta(days=10)
     second_window = (middle + timedelta(days=4), world.end)
     spark = root / "spark"
     lake = spark / "lake"
     with SandboxServer(world) as sandbox, pytest.MonkeyPatch.context() as mp:
-        point_pipeline_at(mp, sandbox, root / "duckdb")
-        duck = run_refresh(world.start, world.end)
-        assert duck.success, duck.failures
-
         point_pipeline_at(mp, sandbox, spark)
         mp.setenv("ENGAGEMENT_ENGINE", "spark")
         mp.setenv("ENGAGEMENT_LAKE", str(lake))
@@ -143,7 +140,7 @@ def engines(world, tmp_path_factory, dbt_manifest):
             failing.setattr(transform, "dbt_build_args", build_args("--full-refresh", "--exclude-resource-type", "test"))
             rerun = run_refresh(*second_window)
         yield {
-            "sandbox": sandbox, "duckdb_serving": root / "duckdb" / "serving.duckdb", "spark": spark, "lake": lake,
+            "sandbox": sandbox, "duckdb_serving": refreshed_world / "serving.duckdb", "spark": spark, "lake": lake,
             "after_second": after_second, "rerun": rerun, "after_rerun": lake_state(spark, lake),
         }
 
